@@ -1,0 +1,62 @@
+# Every target installs what it needs into .venv (and client/node_modules) first.
+SHELL := /bin/bash
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8080
+SPEED ?= 4
+STAMP := $(VENV)/.installed
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help run serve worker test test-py test-client lint client install bench clean redis-server chromium
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
+
+$(STAMP): pyproject.toml
+	@command -v $(PY) >/dev/null || { echo "error: $(PY) not found (Python 3.11 is required)" >&2; exit 1; }
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+install: $(STAMP) ## create .venv and install the package with test tools
+
+client/node_modules/.installed: client/package-lock.json
+	cd client && npm ci --no-audit --no-fund
+	@touch $@
+
+client: client/node_modules/.installed ## build the demo page into realtime/static
+	cd client && npm run build
+
+run: install client ## start the service (SQLite, demo mode) and the demo worker on $(PORT)
+	@echo "realtime on http://127.0.0.1:$(PORT)  (demo worker at --speed $(SPEED); Ctrl-C stops both)"
+	@$(BIN)/python -m realtime migrate >/dev/null
+	@$(BIN)/python -m realtime worker --speed $(SPEED) & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	PORT=$(PORT) $(BIN)/python -m realtime serve --demo
+
+redis-server: ## install Debian's redis-server when missing (tests start private ones)
+	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }
+
+chromium: ## install Debian's chromium when missing (browser tests)
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+lint: install ## ruff and mypy --strict
+	$(BIN)/ruff format --check realtime tests
+	$(BIN)/ruff check realtime tests
+	$(BIN)/mypy
+
+test-py: install redis-server ## the Python suites (unit, integration)
+	$(BIN)/pytest -q -p no:cacheprovider
+
+test-client: client chromium ## the client's type check, unit tests and browser tests
+	cd client && npm run typecheck && npm test && npm run e2e
+
+test: lint test-py test-client ## everything CI runs
+
+bench: install redis-server ## the side-by-side benchmark (prints a table)
+	$(BIN)/python -m bench
+
+clean: ## remove build products (keeps .venv)
+	rm -rf build dist *.egg-info realtime/static client/dist

@@ -1,0 +1,223 @@
+"""Command line: serve, worker, token, publish, migrate.
+
+Exit codes: 0 success; 2 bad input or configuration (one line on stderr); 1 runtime failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
+from typing import Any, NoReturn
+
+from .config import ConfigError, Settings, load_settings
+
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, not argparse's usage block: scripts read the last line of stderr.
+        self.exit(EXIT_USAGE, f"{self.prog}: {message}\n")
+
+
+def _port(args: argparse.Namespace) -> int:
+    if args.port is not None:
+        return int(args.port)
+    raw = os.environ.get("PORT")
+    if not raw:
+        return 8080
+    try:
+        port = int(raw)
+    except ValueError:
+        raise CliError(f"PORT: expected an integer, got {raw!r}") from None
+    if not 0 < port < 65536:
+        raise CliError(f"PORT: out of range: {port}")
+    return port
+
+
+def _serve_settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings()
+    if args.demo:
+        settings = replace(settings, demo=True, jwt_secret=settings.jwt_secret or secrets.token_urlsafe(32))
+    elif not settings.jwt_secret:
+        raise CliError("REALTIME_JWT_SECRET: not set; set it, or pass --demo for an ephemeral secret")
+    return settings
+
+
+async def _serve(settings: Settings, host: str, port: int) -> None:
+    from aiohttp import web
+
+    from .app import create_app, drain
+
+    app = create_app(settings)
+    runner = web.AppRunner(app, shutdown_timeout=2.0, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    logging.getLogger("realtime").info(
+        "serving on http://%s:%s (%s)", host, port, "demo" if settings.demo else "production"
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    # Drain: readiness 503 and connects refused at once; clients are moved off while the
+    # listener still accepts (so a load balancer sees 503, not refused sockets); then stop.
+    try:
+        await asyncio.wait_for(drain(app), settings.drain_seconds / 2)
+    except Exception as exc:
+        logging.getLogger("realtime").warning("drain: %s", exc)
+    await asyncio.sleep(0.2)
+    await asyncio.wait_for(runner.cleanup(), settings.drain_seconds / 2)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = _serve_settings(args)
+    port = _port(args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(_serve(settings, args.host, port))
+    return EXIT_OK
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from .worker import run_worker
+
+    if args.concurrency < 1:
+        raise CliError("--concurrency: must be at least 1")
+    if not args.speed > 0:
+        raise CliError("--speed: must be greater than 0")
+    settings = load_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    asyncio.run(run_worker(settings, concurrency=args.concurrency, speed=args.speed))
+    return EXIT_OK
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from .auth import USER_ID_RE, Auth
+
+    settings = load_settings()
+    if not settings.jwt_secret:
+        raise CliError("REALTIME_JWT_SECRET: not set; tokens are signed with it")
+    if not USER_ID_RE.match(args.user_id):
+        raise CliError("USER_ID: must be 1-128 of A-Z a-z 0-9 _ . : @ -")
+    if args.ttl < 1:
+        raise CliError("--ttl: must be at least 1 second")
+    print(Auth(settings.jwt_secret).issue(args.user_id, ttl=args.ttl, admin=args.admin))
+    return EXIT_OK
+
+
+async def _publish(settings: Settings, args: argparse.Namespace) -> int:
+    from .tracker import Tracker
+
+    async with Tracker.from_settings(settings) as tracker:
+        seq = await tracker.update_progress(
+            args.job, args.stage, args.progress, args.message, user_id=args.user
+        )
+    print(seq)
+    return EXIT_OK
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from .auth import USER_ID_RE
+
+    if not USER_ID_RE.match(args.user):
+        raise CliError("--user: must be 1-128 of A-Z a-z 0-9 _ . : @ -")
+    return _run_db(lambda s: _publish(s, args))
+
+
+async def _migrate(settings: Settings) -> int:
+    from .db import create_engine
+    from .migrate import migrate
+
+    engine = create_engine(settings.database_url)
+    try:
+        await migrate(engine)
+    finally:
+        await engine.dispose()
+    print("database schema is up to date")
+    return EXIT_OK
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    return _run_db(_migrate)
+
+
+def _run_db(fn: Callable[[Settings], Awaitable[int]]) -> int:
+    """Run a database command, mapping domain errors to 2 and infrastructure errors to 1."""
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    from .jobs import DomainError
+
+    settings = load_settings()
+    try:
+        return asyncio.run(asyncio.wait_for(fn(settings), 60))
+    except DomainError as exc:
+        raise CliError(exc.message) from None
+    except (OperationalError, InterfaceError, DBAPIError, OSError, TimeoutError) as exc:
+        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CliError(f"database unavailable: {detail}", EXIT_RUNTIME) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .jobs import STAGES
+
+    p = _Parser(prog="python -m realtime", description="Real-time job progress service.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("serve", help="run the web process (HTTP API + Socket.IO)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=None, help="default: $PORT, else 8080")
+    s.add_argument("--demo", action="store_true", help="ephemeral secret, /demo/token enabled")
+    s.set_defaults(fn=cmd_serve)
+
+    w = sub.add_parser("worker", help="run the demo processing pipeline")
+    w.add_argument("--concurrency", type=int, default=2)
+    w.add_argument("--speed", type=float, default=1.0)
+    w.set_defaults(fn=cmd_worker)
+
+    t = sub.add_parser("token", help="print a signed access token")
+    t.add_argument("user_id", metavar="USER_ID")
+    t.add_argument("--ttl", type=int, default=3600)
+    t.add_argument("--admin", action="store_true")
+    t.set_defaults(fn=cmd_token)
+
+    pub = sub.add_parser("publish", help="store and fan out one progress_update")
+    pub.add_argument("--user", required=True)
+    pub.add_argument("--job", required=True)
+    pub.add_argument("--stage", required=True, choices=STAGES, metavar="STAGE")
+    pub.add_argument("--progress", required=True, type=int)
+    pub.add_argument("--message", default=None)
+    pub.set_defaults(fn=cmd_publish)
+
+    m = sub.add_parser("migrate", help="create or upgrade the database schema")
+    m.set_defaults(fn=cmd_migrate)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args: Any = build_parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except (ConfigError, CliError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code if isinstance(exc, CliError) else EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""create_app(settings): the one place where the service's parts are built and wired."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+from . import api
+from .auth import Auth
+from .broadcast import Broadcast, LocalBroadcast
+from .config import ConfigError, Settings
+from .db import create_engine
+from .fanout import Fanout, Follower, SocketIOEmitter
+from .gateway import Gateway
+from .keys import (
+    AUTH,
+    BROADCAST,
+    ENGINE,
+    FANOUT,
+    FOLLOWER,
+    LEDGER,
+    METRICS,
+    SETTINGS,
+    SIO,
+    STATE,
+    NodeState,
+)
+from .ledger import Ledger
+from .metrics import Metrics
+from .migrate import migrate
+
+log = logging.getLogger(__name__)
+
+RETENTION_INTERVAL = 60.0
+
+
+def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) -> web.Application:
+    if not settings.jwt_secret:
+        raise ConfigError("REALTIME_JWT_SECRET: not set (or pass --demo for an ephemeral secret)")
+    app = web.Application(
+        middlewares=[api.cors_middleware(settings.cors_origins), api.error_middleware],
+        client_max_size=settings.max_message_bytes,
+    )
+    engine = create_engine(settings.database_url)
+    ledger = Ledger(
+        engine, history_size=settings.history_size, history_ttl=settings.history_ttl, clock=clock
+    )
+    metrics = Metrics()
+    auth = Auth(settings.jwt_secret, algorithm=settings.jwt_algorithm, leeway=settings.jwt_leeway)
+    state = NodeState()
+
+    manager: Any = None
+    if settings.redis_url:
+        from .redis_manager import StreamRedisManager
+
+        manager = StreamRedisManager(settings.redis_url, state=state)
+    cors: Any = None if settings.cors_origins is None else (
+        "*" if "*" in settings.cors_origins else list(settings.cors_origins)
+    )
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=manager,
+        cors_allowed_origins=cors,
+        max_http_buffer_size=settings.max_message_bytes,
+        ping_interval=20,
+        ping_timeout=20,
+        logger=False,
+        engineio_logger=False,
+    )
+    sio.attach(app)
+    fanout = Fanout(SocketIOEmitter(sio), ledger, metrics)
+    Gateway(
+        sio, settings=settings, auth=auth, ledger=ledger, fanout=fanout, metrics=metrics, state=state
+    )
+    broadcast: Broadcast = LocalBroadcast(fanout)
+    if manager is not None:
+        broadcast = manager.broadcast(fanout)
+        manager.fanout = fanout
+    follower = Follower(fanout, ledger, settings.follow_interval)
+
+    app[SETTINGS] = settings
+    app[ENGINE] = engine
+    app[LEDGER] = ledger
+    app[AUTH] = auth
+    app[METRICS] = metrics
+    app[STATE] = state
+    app[FANOUT] = fanout
+    app[FOLLOWER] = follower
+    app[BROADCAST] = broadcast
+    app[SIO] = sio
+    api.setup_routes(app)
+    app.cleanup_ctx.append(_lifecycle)
+    app.on_shutdown.append(drain)
+    return app
+
+
+async def _retention(ledger: Ledger) -> None:
+    while True:
+        try:
+            await ledger.trim_expired()
+        except Exception as exc:
+            log.warning("retention: %s", exc)
+        await asyncio.sleep(RETENTION_INTERVAL)
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """Schema first, then the background tasks on the server's loop; all torn down in reverse."""
+    await migrate(app[ENGINE])
+    tasks = [
+        asyncio.create_task(app[FOLLOWER].run(), name="follower"),
+        asyncio.create_task(_retention(app[LEDGER]), name="retention"),
+    ]
+    yield
+    for t in tasks:
+        t.cancel()
+    for t in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await t
+    await app[BROADCAST].close()
+    sio: Any = app[SIO]
+    with contextlib.suppress(Exception):
+        await sio.shutdown()
+    await app[ENGINE].dispose()
+
+
+async def drain(app: web.Application) -> None:
+    """Stop taking connections and move clients off by closing their transports: unlike a
+    Socket.IO disconnect, socket.io-client reconnects by itself (to another node, with its
+    lastSeq), so nothing in flight is lost."""
+    app[STATE].draining = True
+    sio: Any = app[SIO]
+    eio = sio.eio
+    sids = list(eio.sockets)
+    if sids:
+        await asyncio.gather(
+            *(eio.disconnect(sid) for sid in sids), return_exceptions=True
+        )

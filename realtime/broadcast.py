@@ -1,0 +1,109 @@
+"""How a process that stored a message tells the serving nodes about it.
+
+- `LocalBroadcast`: the serving process itself, no Redis: straight into this node's fan-out.
+- `RedisBroadcast`: any process, Redis configured: a python-socketio pub/sub `emit` message on
+  the shared channel, so every node's manager (see `redis_manager`) delivers it.
+- `NoBroadcast`: another process with no Redis: nothing to do, the nodes follow the store.
+
+Publishing never fails because of fan-out: the message is already stored, and the nodes'
+followers deliver it from the store if the live path loses it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import uuid
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from redis import asyncio as aioredis
+
+from .fanout import Fanout, room_of
+from .stream import Stored
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "realtime"
+PUBLISH_TIMEOUT = 1.5
+
+
+class Broadcast(Protocol):
+    async def send(self, stored: Sequence[Stored]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class NoBroadcast:
+    async def send(self, stored: Sequence[Stored]) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class LocalBroadcast:
+    def __init__(self, fanout: Fanout) -> None:
+        self.fanout = fanout
+
+    async def send(self, stored: Sequence[Stored]) -> None:
+        for s in stored:
+            await self.fanout.deliver(s.user_id, s.payload)
+
+    async def close(self) -> None:
+        return None
+
+
+def emit_message(stored: Stored, host_id: str) -> dict[str, Any]:
+    """The message python-socketio's AsyncPubSubManager exchanges for an `emit`."""
+    return {
+        "method": "emit",
+        "event": stored.payload["type"],
+        "data": [stored.payload],
+        "binary": False,
+        "namespace": "/",
+        "room": room_of(stored.user_id),
+        "skip_sid": None,
+        "callback": None,
+        "host_id": host_id,
+    }
+
+
+def redis_client(url: str) -> aioredis.Redis:
+    """A client whose every call is bounded in time: a dead Redis must never hang a caller."""
+    return aioredis.Redis.from_url(
+        url,
+        socket_connect_timeout=1.0,
+        socket_timeout=1.0,
+        health_check_interval=5,
+        retry_on_timeout=False,
+    )
+
+
+class RedisBroadcast:
+    def __init__(self, url: str, *, host_id: str | None = None, channel: str = CHANNEL) -> None:
+        self.redis = redis_client(url)
+        self.channel = channel
+        self.host_id = host_id or uuid.uuid4().hex
+        self.failures = 0
+
+    async def send(self, stored: Sequence[Stored]) -> None:
+        try:
+            async with asyncio.timeout(PUBLISH_TIMEOUT):
+                for s in stored:
+                    await self.redis.publish(
+                        self.channel,
+                        json.dumps(emit_message(s, self.host_id), separators=(",", ":")),
+                    )
+            self.failures = 0
+        except Exception as exc:  # stored already; the nodes catch up from the store
+            self.failures += 1
+            if self.failures == 1:
+                print(f"warning: redis publish failed ({exc}); stored, delivery will follow the database",
+                      file=sys.stderr)
+            log.warning("redis publish failed: %s", exc)
+
+    async def close(self) -> None:
+        await self.redis.aclose()

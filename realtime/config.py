@@ -1,0 +1,112 @@
+"""Settings read from the environment once, validated, then passed around explicitly."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///realtime.db"
+
+
+class ConfigError(ValueError):
+    """A variable has a value we cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    jwt_secret: str | None = None
+    api_key: str | None = None
+    # None: same origin only; ("*",): any origin; otherwise the listed origins.
+    cors_origins: tuple[str, ...] | None = None
+    history_ttl: int = 86400
+    history_size: int = 1000
+    max_connections_per_user: int = 20
+    demo: bool = False
+    # Not in the contract's variables: knobs for tests and operators.
+    follow_interval: float = 0.25
+    drain_seconds: float = 8.0
+    handshake_timeout: float = 10.0
+    client_events_per_second: float = 20.0
+    max_message_bytes: int = 64 * 1024
+    jwt_algorithm: str = "HS256"
+    jwt_leeway: int = 10
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: expected an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name}: must be at least {minimum}, got {value}")
+    return value
+
+
+def _database_url(raw: str) -> str:
+    scheme = raw.split("://", 1)[0] if "://" in raw else ""
+    if scheme not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
+        raise ConfigError(
+            "REALTIME_DATABASE_URL: expected sqlite+aiosqlite:///PATH or "
+            f"postgresql+asyncpg://..., got {raw!r}"
+        )
+    return raw
+
+
+def _redis_url(raw: str) -> str:
+    parsed = urlparse(raw)
+    if parsed.scheme not in ("redis", "rediss", "unix") or (
+        parsed.scheme != "unix" and not parsed.hostname
+    ):
+        raise ConfigError(f"REALTIME_REDIS_URL: expected redis://HOST[:PORT][/DB], got {raw!r}")
+    try:
+        parsed.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ConfigError(f"REALTIME_REDIS_URL: bad port in {raw!r}") from None
+    return raw
+
+
+def _origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+    if not origins:
+        raise ConfigError("REALTIME_CORS_ORIGINS: empty list of origins")
+    for origin in origins:
+        if origin == "*":
+            continue
+        parsed = urlparse(origin)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or parsed.path:
+            raise ConfigError(
+                f"REALTIME_CORS_ORIGINS: {origin!r} is not an origin like https://app.example.com"
+            )
+    if "*" in origins and len(origins) > 1:
+        raise ConfigError("REALTIME_CORS_ORIGINS: '*' cannot be combined with other origins")
+    return origins
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read every REALTIME_* variable; raise ConfigError naming the first bad one."""
+    env = os.environ if env is None else env
+    secret = env.get("REALTIME_JWT_SECRET") or None
+    if secret is not None and len(secret) < 16:
+        raise ConfigError("REALTIME_JWT_SECRET: must be at least 16 characters")
+    api_key = env.get("REALTIME_API_KEY") or None
+    if api_key is not None and len(api_key) < 16:
+        raise ConfigError("REALTIME_API_KEY: must be at least 16 characters")
+    cors = env.get("REALTIME_CORS_ORIGINS")
+    redis = env.get("REALTIME_REDIS_URL")
+    return Settings(
+        database_url=_database_url(env.get("REALTIME_DATABASE_URL") or DEFAULT_DATABASE_URL),
+        redis_url=_redis_url(redis) if redis else None,
+        jwt_secret=secret,
+        api_key=api_key,
+        cors_origins=_origins(cors) if cors else None,
+        history_ttl=_int(env, "REALTIME_HISTORY_TTL", 86400, 1),
+        history_size=_int(env, "REALTIME_HISTORY_SIZE", 1000, 1),
+        max_connections_per_user=_int(env, "REALTIME_MAX_CONNECTIONS_PER_USER", 20, 1),
+    )

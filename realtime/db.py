@@ -1,0 +1,153 @@
+"""Tables and engine set-up. The schema itself is owned by the alembic migrations."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    event,
+    text,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+metadata = MetaData()
+
+# One row per user: the stream's position. `last_seq` is bumped inside the
+# transaction that stores a message, which is what makes seq gap-free.
+streams = Table(
+    "streams",
+    metadata,
+    Column("user_id", String(128), primary_key=True),
+    Column("epoch", String(32), nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("acked_seq", BigInteger, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("user_id", String(128), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+    Column("type", String(32), nullable=False),
+    Column("job_id", String(64), nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("payload", Text, nullable=False),
+    Index("ix_messages_created_at", "created_at"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("job_id", String(64), primary_key=True),
+    Column("user_id", String(128), nullable=False),
+    Column("video_url", Text, nullable=True),
+    Column("title", Text, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("stage", String(32), nullable=True),
+    Column("progress", Integer, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("error", Text, nullable=True),
+    Column("error_code", String(64), nullable=True),
+    Column("submitted_at", Float, nullable=False),
+    Column("started_at", Float, nullable=True),
+    Column("stage_started_at", Float, nullable=True),
+    Column("finished_at", Float, nullable=True),
+    Column("retry_at", Float, nullable=True),
+    Column("estimated_completion", Float, nullable=True),
+    Column("worker_id", String(64), nullable=True),
+    Column("heartbeat_at", Float, nullable=True),
+    Column("result", Text, nullable=True),
+    Column("last_message", Text, nullable=True),
+    Column("updated_seq", BigInteger, nullable=False),
+    Index("ix_jobs_user", "user_id", "status"),
+    Index("ix_jobs_queue", "status", "submitted_at", "job_id"),
+)
+
+# Live demo/real workers: their slots and speed feed the queue estimates.
+workers = Table(
+    "workers",
+    metadata,
+    Column("worker_id", String(64), primary_key=True),
+    Column("concurrency", Integer, nullable=False),
+    Column("speed", Float, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+)
+
+# Measured stage durations, normalised to speed 1, for the estimator.
+stage_samples = Table(
+    "stage_samples",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("stage", String(32), nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("recorded_at", Float, nullable=False),
+    Index("ix_stage_samples_stage", "stage", "id"),
+)
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An engine with the settings each backend needs for gap-free appends."""
+    if is_sqlite(url):
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        if path and path != ":memory:":
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        # NullPool: SQLite connections are cheap and a pool would pin WAL readers.
+        engine = create_async_engine(url, poolclass=NullPool, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    return create_async_engine(
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        pool_timeout=10,
+        connect_args={"timeout": 5, "command_timeout": 30},
+    )
+
+
+def insert_ignore(conn: AsyncConnection, table: Table, values: dict[str, Any]) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for whichever backend `conn` talks to."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).values(**values).on_conflict_do_nothing()
+
+
+async def ping(engine: AsyncEngine, timeout: float = 1.5) -> bool:
+    """True when the database answers a trivial query within `timeout`."""
+
+    async def _q() -> None:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    try:
+        await asyncio.wait_for(_q(), timeout)
+    except Exception:
+        return False
+    return True

@@ -1,0 +1,146 @@
+"""Socket.IO handlers: authenticate at connect, one room per user, replay, ack, resume."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import ValidationError
+from socketio.exceptions import ConnectionRefusedError as Refused
+
+from .auth import Auth, TokenError
+from .config import Settings
+from .fanout import Fanout
+from .keys import NodeState
+from .ledger import Ledger
+from .metrics import Metrics
+from .schemas import AckBody, ConnectAuth, ResumeBody
+
+log = logging.getLogger(__name__)
+
+
+class TokenBucket:
+    """`rate` events a second on average, bursts up to `burst`."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.at = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+@dataclass
+class Session:
+    user_id: str
+    bucket: TokenBucket
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"error": code, "message": message}
+
+
+class Gateway:
+    def __init__(
+        self,
+        sio: Any,
+        *,
+        settings: Settings,
+        auth: Auth,
+        ledger: Ledger,
+        fanout: Fanout,
+        metrics: Metrics,
+        state: NodeState,
+    ) -> None:
+        self.sio = sio
+        self.settings = settings
+        self.auth = auth
+        self.ledger = ledger
+        self.fanout = fanout
+        self.metrics = metrics
+        self.state = state
+        self.sessions: dict[str, Session] = {}
+        sio.on("connect", self.on_connect)
+        sio.on("disconnect", self.on_disconnect)
+        sio.on("ack", self.on_ack)
+        sio.on("resume", self.on_resume)
+
+    def _refuse(self, reason: str) -> Refused:
+        self.metrics.refused.labels(reason).inc()
+        return Refused(reason)
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        if self.state.draining:
+            raise self._refuse("unavailable")
+        try:
+            body = ConnectAuth().load(auth if isinstance(auth, dict) else {})
+        except ValidationError as exc:
+            if "token" in exc.messages:  # type: ignore[operator]
+                raise self._refuse("unauthorized") from None
+            # A bad lastSeq/epoch cannot be honoured: the client gets a snapshot instead.
+            body = {"token": auth.get("token"), "lastSeq": None, "epoch": None}  # type: ignore[union-attr]
+        try:
+            identity = self.auth.verify(body["token"])
+        except TokenError:
+            raise self._refuse("unauthorized") from None
+        user_id = identity.user_id
+        if self.fanout.connections(user_id) >= self.settings.max_connections_per_user:
+            raise self._refuse("too_many_connections")
+        self.fanout.reserve(user_id)
+        rate = self.settings.client_events_per_second
+        self.sessions[sid] = Session(user_id, TokenBucket(rate, rate * 2))
+        try:
+            await self.fanout.attach(sid, user_id, body["lastSeq"], body["epoch"])
+        except Exception:
+            self.sessions.pop(sid, None)
+            log.exception("connect of %s failed", user_id)
+            raise self._refuse("unavailable") from None
+        self.metrics.connections.inc()
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        session = self.sessions.pop(sid, None)
+        if session is not None:
+            self.fanout.detach(sid, session.user_id)
+            self.metrics.connections.dec()
+
+    def _session(self, sid: str) -> Session | None:
+        return self.sessions.get(sid)
+
+    async def on_ack(self, sid: str, data: Any = None) -> dict[str, Any] | None:
+        session = self._session(sid)
+        if session is None:
+            return _error("unauthorized", "not connected")
+        if not session.bucket.take():
+            return _error("rate_limited", "too many client events; slow down")
+        try:
+            body = AckBody().load(data if isinstance(data, dict) else {})
+        except ValidationError as exc:
+            return {**_error("invalid", "ack needs {seq: integer >= 0}"), "fields": exc.messages}
+        await self.ledger.ack(session.user_id, body["seq"])
+        return None
+
+    async def on_resume(self, sid: str, data: Any = None) -> dict[str, Any] | None:
+        session = self._session(sid)
+        if session is None:
+            return _error("unauthorized", "not connected")
+        if not session.bucket.take():
+            return _error("rate_limited", "too many client events; slow down")
+        try:
+            body = ResumeBody().load(data if isinstance(data, dict) else {})
+        except ValidationError as exc:
+            return {
+                **_error("invalid", "resume needs {lastSeq: integer >= 0, epoch: string}"),
+                "fields": exc.messages,
+            }
+        await self.fanout.resume(sid, session.user_id, body["lastSeq"], body["epoch"])
+        return None

@@ -1,0 +1,178 @@
+"""The per-user message stream: append with gap-free seq, read after a seq, compaction, trim.
+
+Guarantees (on SQLite and PostgreSQL alike):
+- `append` runs inside the caller's transaction; the seq it hands out becomes visible only
+  with that commit, and a rollback gives it back, so committed seqs are gap-free per user.
+- Concurrent appends for one user serialise on the user's `streams` row.
+- Reads are self-checking: a read that does not start exactly after the asked seq, or that
+  is not contiguous, reports itself incomplete instead of silently skipping.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from .db import insert_ignore, messages, streams
+from .jobs import iso
+
+# Size-based trimming runs on every TRIM_EVERY-th append of a user, so a stream holds at most
+# history_size + TRIM_EVERY messages while an append almost never pays for a DELETE.
+TRIM_EVERY = 64
+
+
+@dataclass(frozen=True)
+class Position:
+    epoch: str
+    last_seq: int
+    acked_seq: int
+
+
+@dataclass(frozen=True)
+class Stored:
+    user_id: str
+    seq: int
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Read:
+    messages: list[dict[str, Any]]
+    # False when the stored messages no longer reach back to the asked seq (trimmed).
+    complete: bool
+
+
+def new_epoch() -> str:
+    return secrets.token_hex(8)
+
+
+def dumps(payload: dict[str, Any]) -> str:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+
+
+async def ensure(conn: AsyncConnection, user_id: str, now: float) -> None:
+    """Create the user's stream if it does not exist. A write, so on SQLite it is also what
+    opens the transaction and takes the write lock before anything is read."""
+    await conn.execute(
+        insert_ignore(
+            conn,
+            streams,
+            {"user_id": user_id, "epoch": new_epoch(), "last_seq": 0, "acked_seq": 0, "created_at": now},
+        )
+    )
+
+
+async def position(conn: AsyncConnection, user_id: str, *, lock: bool = False) -> Position | None:
+    """The stream's position; with `lock`, hold appends of this user until commit (PostgreSQL;
+    on SQLite the transaction already holds the database write lock)."""
+    q = select(streams.c.epoch, streams.c.last_seq, streams.c.acked_seq).where(
+        streams.c.user_id == user_id
+    )
+    if lock and conn.dialect.name == "postgresql":
+        q = q.with_for_update(read=True)
+    row = (await conn.execute(q)).first()
+    return Position(row.epoch, row.last_seq, row.acked_seq) if row else None
+
+
+async def append(
+    conn: AsyncConnection,
+    user_id: str,
+    payloads: Sequence[dict[str, Any]],
+    now: float,
+    history_size: int,
+) -> list[Stored]:
+    """Store `payloads` for `user_id` with the next seqs; call `ensure` first in the same
+    transaction. Each payload gains `seq` and `ts`."""
+    n = len(payloads)
+    row = (
+        await conn.execute(
+            update(streams)
+            .where(streams.c.user_id == user_id)
+            .values(last_seq=streams.c.last_seq + n)
+            .returning(streams.c.last_seq)
+        )
+    ).one()
+    last = int(row.last_seq)
+    first = last - n + 1
+    ts = iso(now)
+    stored: list[Stored] = []
+    rows = []
+    for i, p in enumerate(payloads):
+        seq = first + i
+        full = {**p, "seq": seq, "ts": ts}
+        stored.append(Stored(user_id, seq, full))
+        rows.append(
+            {
+                "user_id": user_id,
+                "seq": seq,
+                "type": full["type"],
+                "job_id": full.get("jobId"),
+                "created_at": now,
+                "payload": dumps(full),
+            }
+        )
+    await conn.execute(messages.insert(), rows)
+    if last // TRIM_EVERY != (first - 1) // TRIM_EVERY and last > history_size:
+        await conn.execute(
+            delete(messages).where(
+                messages.c.user_id == user_id, messages.c.seq <= last - history_size
+            )
+        )
+    return stored
+
+
+async def read_after(
+    conn: AsyncConnection, user_id: str, after: int, upto: int | None = None
+) -> Read:
+    """Stored messages with after < seq <= upto, oldest first, and whether none is missing."""
+    q = select(messages.c.seq, messages.c.payload).where(
+        messages.c.user_id == user_id, messages.c.seq > after
+    )
+    if upto is not None:
+        q = q.where(messages.c.seq <= upto)
+    rows = (await conn.execute(q.order_by(messages.c.seq))).all()
+    complete = all(row.seq == after + 1 + i for i, row in enumerate(rows))
+    if upto is not None and complete:
+        complete = (rows[-1].seq if rows else after) == upto
+    return Read([json.loads(r.payload) for r in rows], complete)
+
+
+async def ack(conn: AsyncConnection, user_id: str, seq: int) -> None:
+    """Move the ack cursor forward (never back, never past the stream's end)."""
+    await conn.execute(
+        update(streams)
+        .where(
+            streams.c.user_id == user_id,
+            streams.c.acked_seq < seq,
+            streams.c.last_seq >= seq,
+        )
+        .values(acked_seq=seq)
+    )
+
+
+async def trim_expired(conn: AsyncConnection, cutoff: float) -> int:
+    """Delete messages stored before `cutoff` (epoch seconds); returns how many."""
+    result = await conn.execute(delete(messages).where(messages.c.created_at < cutoff))
+    return int(result.rowcount or 0)
+
+
+def compact(batch: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """Drop each progress_update that a later message in `batch` for the same job supersedes.
+    Every other type is kept. Returns the kept messages (in order) and how many were dropped."""
+    items = list(batch)
+    seen_later: set[Any] = set()
+    keep_flags = [True] * len(items)
+    for i in range(len(items) - 1, -1, -1):
+        m = items[i]
+        job = m.get("jobId")
+        if m.get("type") == "progress_update" and job in seen_later:
+            keep_flags[i] = False
+        seen_later.add(job)
+    kept = [m for m, k in zip(items, keep_flags, strict=True) if k]
+    return kept, len(items) - len(kept)
