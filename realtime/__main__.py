@@ -51,9 +51,13 @@ def _port(args: argparse.Namespace) -> int:
 def _serve_settings(args: argparse.Namespace) -> Settings:
     settings = load_settings()
     if args.demo:
-        settings = replace(settings, demo=True, jwt_secret=settings.jwt_secret or secrets.token_urlsafe(32))
+        settings = replace(
+            settings, demo=True, jwt_secret=settings.jwt_secret or secrets.token_urlsafe(32)
+        )
     elif not settings.jwt_secret:
-        raise CliError("REALTIME_JWT_SECRET: not set; set it, or pass --demo for an ephemeral secret")
+        raise CliError(
+            "REALTIME_JWT_SECRET: not set; set it, or pass --demo for an ephemeral secret"
+        )
     return settings
 
 
@@ -88,7 +92,9 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _serve_settings(args)
     port = _port(args)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     asyncio.run(_serve(settings, args.host, port))
     return EXIT_OK
 
@@ -101,7 +107,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if not args.speed > 0:
         raise CliError("--speed: must be greater than 0")
     settings = load_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     asyncio.run(run_worker(settings, concurrency=args.concurrency, speed=args.speed))
     return EXIT_OK
 
@@ -168,7 +176,11 @@ def _run_db(fn: Callable[[Settings], Awaitable[int]]) -> int:
     except DomainError as exc:
         raise CliError(exc.message) from None
     except (OperationalError, InterfaceError, DBAPIError, OSError, TimeoutError) as exc:
-        detail = str(getattr(exc, "orig", None) or exc).splitlines()[0] if str(exc) else type(exc).__name__
+        detail = (
+            str(getattr(exc, "orig", None) or exc).splitlines()[0]
+            if str(exc)
+            else type(exc).__name__
+        )
         raise CliError(f"database unavailable: {detail}", EXIT_RUNTIME) from None
 
 

@@ -73,7 +73,9 @@ def cors_middleware(origins: tuple[str, ...] | None) -> Any:
     @web.middleware
     async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
         origin = request.headers.get("Origin")
-        allowed = origins is not None and origin is not None and ("*" in origins or origin in origins)
+        allowed = (
+            origins is not None and origin is not None and ("*" in origins or origin in origins)
+        )
         if request.method == "OPTIONS" and allowed:
             resp: web.StreamResponse = web.Response(status=204)
             resp.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
@@ -145,7 +147,9 @@ def query(request: web.Request, schema: Schema) -> dict[str, Any]:
 async def submit_job(request: web.Request) -> web.Response:
     who = identity(request)
     data = await body(request, SubmitJobBody())
-    job, stored = await request.app[LEDGER].submit(who.user_id, data["videoUrl"].strip(), data["title"])
+    job, stored = await request.app[LEDGER].submit(
+        who.user_id, data["videoUrl"].strip(), data["title"]
+    )
     request.app[METRICS].stored.inc()
     await request.app[BROADCAST].send([stored])
     p = stored.payload
@@ -171,7 +175,9 @@ async def _own_job(request: web.Request, who: Identity) -> tuple[Any, int | None
 async def get_job(request: web.Request) -> web.Response:
     who = identity(request)
     job, pos = await _own_job(request, who)
-    return web.json_response({**job.state(pos), "attempt": job.attempt, "maxAttempts": job.max_attempts})
+    return web.json_response(
+        {**job.state(pos), "attempt": job.attempt, "maxAttempts": job.max_attempts}
+    )
 
 
 async def cancel_job(request: web.Request) -> web.Response:
@@ -183,7 +189,9 @@ async def cancel_job(request: web.Request) -> web.Response:
     found = await request.app[LEDGER].job(job.job_id)
     assert found is not None
     job = found[0]
-    return web.json_response({**job.state(None), "attempt": job.attempt, "maxAttempts": job.max_attempts})
+    return web.json_response(
+        {**job.state(None), "attempt": job.attempt, "maxAttempts": job.max_attempts}
+    )
 
 
 # ---- polling fallback --------------------------------------------------------------------------
@@ -223,7 +231,9 @@ async def publish(request: web.Request) -> web.Response:
     except ValidationError as exc:
         raise Invalid("invalid message", exc.messages) from None  # type: ignore[arg-type]
     stored = await request.app[LEDGER].publish(
-        data["userId"], validated(data["message"]), create=data["message"]["type"] == "progress_update"
+        data["userId"],
+        validated(data["message"]),
+        create=data["message"]["type"] == "progress_update",
     )
     request.app[METRICS].stored.inc()
     await request.app[BROADCAST].send([stored])
@@ -244,8 +254,10 @@ async def readyz(request: web.Request) -> web.Response:
     probe = state.subscription_alive
     if probe is not None:
         checks.update(await probe())
-    ok = checks["database"] and not state.draining and all(
-        v for k, v in checks.items() if k not in ("draining", "database")
+    ok = (
+        checks["database"]
+        and not state.draining
+        and all(v for k, v in checks.items() if k not in ("draining", "database"))
     )
     return web.json_response(
         {"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503

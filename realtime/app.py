@@ -61,8 +61,10 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         from .redis_manager import StreamRedisManager
 
         manager = StreamRedisManager(settings.redis_url, state=state)
-    cors: Any = None if settings.cors_origins is None else (
-        "*" if "*" in settings.cors_origins else list(settings.cors_origins)
+    cors: Any = (
+        None
+        if settings.cors_origins is None
+        else ("*" if "*" in settings.cors_origins else list(settings.cors_origins))
     )
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
@@ -77,13 +79,24 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     sio.attach(app)
     fanout = Fanout(SocketIOEmitter(sio), ledger, metrics)
     Gateway(
-        sio, settings=settings, auth=auth, ledger=ledger, fanout=fanout, metrics=metrics, state=state
+        sio,
+        settings=settings,
+        auth=auth,
+        ledger=ledger,
+        fanout=fanout,
+        metrics=metrics,
+        state=state,
     )
     broadcast: Broadcast = LocalBroadcast(fanout)
+    interval = settings.follow_interval
     if manager is not None:
         broadcast = manager.broadcast(fanout)
         manager.fanout = fanout
-    follower = Follower(fanout, ledger, settings.follow_interval)
+        # Redis carries live delivery; the follower is the safety net and can poll less often.
+        interval = max(interval, 1.0)
+    follower = Follower(fanout, ledger, interval)
+    if manager is not None:
+        manager.on_subscribed = follower.wake.set
 
     app[SETTINGS] = settings
     app[ENGINE] = engine
@@ -113,6 +126,12 @@ async def _retention(ledger: Ledger) -> None:
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     """Schema first, then the background tasks on the server's loop; all torn down in reverse."""
     await migrate(app[ENGINE])
+    sio: Any = app[SIO]
+    if not sio.manager_initialized:
+        # python-socketio starts the Redis listener on the first connection; a node must be
+        # subscribed (and ready) before that.
+        sio.manager_initialized = True
+        sio.manager.initialize()
     tasks = [
         asyncio.create_task(app[FOLLOWER].run(), name="follower"),
         asyncio.create_task(_retention(app[LEDGER]), name="retention"),
@@ -124,7 +143,11 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await t
     await app[BROADCAST].close()
-    sio: Any = app[SIO]
+    thread = getattr(sio.manager, "thread", None)
+    if isinstance(thread, asyncio.Task):
+        thread.cancel()
+        with contextlib.suppress(BaseException):
+            await thread
     with contextlib.suppress(Exception):
         await sio.shutdown()
     await app[ENGINE].dispose()
@@ -139,6 +162,4 @@ async def drain(app: web.Application) -> None:
     eio = sio.eio
     sids = list(eio.sockets)
     if sids:
-        await asyncio.gather(
-            *(eio.disconnect(sid) for sid in sids), return_exceptions=True
-        )
+        await asyncio.gather(*(eio.disconnect(sid) for sid in sids), return_exceptions=True)

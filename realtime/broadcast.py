@@ -101,8 +101,10 @@ class RedisBroadcast:
         except Exception as exc:  # stored already; the nodes catch up from the store
             self.failures += 1
             if self.failures == 1:
-                print(f"warning: redis publish failed ({exc}); stored, delivery will follow the database",
-                      file=sys.stderr)
+                print(
+                    f"warning: redis publish failed ({exc}); stored, delivery will follow the database",
+                    file=sys.stderr,
+                )
             log.warning("redis publish failed: %s", exc)
 
     async def close(self) -> None:

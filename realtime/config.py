@@ -93,8 +93,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read every REALTIME_* variable; raise ConfigError naming the first bad one."""
     env = os.environ if env is None else env
     secret = env.get("REALTIME_JWT_SECRET") or None
-    if secret is not None and len(secret) < 16:
-        raise ConfigError("REALTIME_JWT_SECRET: must be at least 16 characters")
+    if secret is not None and len(secret.encode()) < 32:
+        raise ConfigError("REALTIME_JWT_SECRET: must be at least 32 bytes (HS256 key length)")
     api_key = env.get("REALTIME_API_KEY") or None
     if api_key is not None and len(api_key) < 16:
         raise ConfigError("REALTIME_API_KEY: must be at least 16 characters")

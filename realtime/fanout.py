@@ -98,9 +98,7 @@ class Fanout:
 
     # ---- connections ---------------------------------------------------------------------
 
-    async def attach(
-        self, sid: str, user_id: str, last_seq: int | None, epoch: str | None
-    ) -> None:
+    async def attach(self, sid: str, user_id: str, last_seq: int | None, epoch: str | None) -> None:
         """Replay to a new connection and make it live. Call after `reserve`."""
         ch = self.channels[user_id]
         try:

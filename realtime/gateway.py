@@ -85,10 +85,10 @@ class Gateway:
         try:
             body = ConnectAuth().load(auth if isinstance(auth, dict) else {})
         except ValidationError as exc:
-            if "token" in exc.messages:  # type: ignore[operator]
+            if "token" in exc.messages:
                 raise self._refuse("unauthorized") from None
             # A bad lastSeq/epoch cannot be honoured: the client gets a snapshot instead.
-            body = {"token": auth.get("token"), "lastSeq": None, "epoch": None}  # type: ignore[union-attr]
+            body = {"token": auth.get("token"), "lastSeq": None, "epoch": None}
         try:
             identity = self.auth.verify(body["token"])
         except TokenError:
@@ -108,10 +108,23 @@ class Gateway:
         self.metrics.connections.inc()
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        self._release_pending_poll(sid)
         session = self.sessions.pop(sid, None)
         if session is not None:
             self.fanout.detach(sid, session.user_id)
             self.metrics.connections.dec()
+
+    def _release_pending_poll(self, sid: str) -> None:
+        """python-engineio keeps a long-polling client's pending GET open for ping interval +
+        timeout after the client said goodbye (and a graceful shutdown waits for it); waking
+        its queue answers that GET now."""
+        try:
+            eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+            sock = self.sio.eio.sockets.get(eio_sid) if eio_sid else None
+            if sock is not None and not sock.upgraded:
+                sock.queue.put_nowait(None)
+        except Exception:  # best effort: the socket may already be gone
+            log.debug("could not release the pending poll of %s", sid)
 
     def _session(self, sid: str) -> Session | None:
         return self.sessions.get(sid)

@@ -90,12 +90,12 @@ def parse_iso(value: str | None) -> float | None:
     dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.timestamp()
+    return float(dt.timestamp())
 
 
 def retry_delay(attempt: int, speed: float = 1.0) -> float:
     """Backoff before attempt `attempt + 1`: 10 * 2^(attempt-1) seconds, divided by speed."""
-    return RETRY_BASE_SECONDS * 2 ** (max(attempt, 1) - 1) / speed
+    return float(RETRY_BASE_SECONDS * 2.0 ** (max(attempt, 1) - 1) / speed)
 
 
 @dataclass

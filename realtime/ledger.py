@@ -133,9 +133,7 @@ class Ledger:
         if new:
             await conn.execute(insert(jobs_t).values(**values))
         else:
-            await conn.execute(
-                update(jobs_t).where(jobs_t.c.job_id == job.job_id).values(**values)
-            )
+            await conn.execute(update(jobs_t).where(jobs_t.c.job_id == job.job_id).values(**values))
         return stored
 
     # ---- publishing --------------------------------------------------------------------------
@@ -281,7 +279,9 @@ class Ledger:
             from_seq = pos.acked_seq + 1 if read.complete else first
             return Replay(snap, kept, self._complete(from_seq, pos, omitted, read.complete))
 
-    def _complete(self, from_seq: int, pos: Position, omitted: int, recovered: bool) -> dict[str, Any]:
+    def _complete(
+        self, from_seq: int, pos: Position, omitted: int, recovered: bool
+    ) -> dict[str, Any]:
         return {
             "type": "replay_complete",
             "fromSeq": from_seq,
@@ -305,8 +305,9 @@ class Ledger:
             for i in range(0, len(user_ids), 500):
                 chunk = user_ids[i : i + 500]
                 rows = await conn.execute(
-                    select(streams.c.user_id, streams.c.epoch, streams.c.last_seq, streams.c.acked_seq)
-                    .where(streams.c.user_id.in_(chunk))
+                    select(
+                        streams.c.user_id, streams.c.epoch, streams.c.last_seq, streams.c.acked_seq
+                    ).where(streams.c.user_id.in_(chunk))
                 )
                 for r in rows:
                     out[r.user_id] = Position(r.epoch, r.last_seq, r.acked_seq)
@@ -316,7 +317,9 @@ class Ledger:
         async with self.engine.begin() as conn:
             await stream.ack(conn, user_id, seq)
 
-    async def status_all(self, user_id: str, since: int | None, epoch: str | None) -> dict[str, Any]:
+    async def status_all(
+        self, user_id: str, since: int | None, epoch: str | None
+    ) -> dict[str, Any]:
         """The HTTP polling fallback's answer."""
         async with self.writing(user_id) as conn:
             pos = await stream.position(conn, user_id, lock=True)

@@ -43,7 +43,8 @@ def youtube_video_id(url: str) -> str | None:
         candidate = parsed.path.lstrip("/").split("/", 1)[0]
     elif host in YOUTUBE_HOSTS:
         if parsed.path in ("/watch", "/watch/"):
-            candidate = (parse_qs(parsed.query).get("v") or [None])[0]
+            values = parse_qs(parsed.query).get("v")
+            candidate = values[0] if values else None
         else:
             for prefix in PATH_PREFIXES:
                 if parsed.path.startswith(prefix):

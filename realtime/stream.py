@@ -63,7 +63,13 @@ async def ensure(conn: AsyncConnection, user_id: str, now: float) -> None:
         insert_ignore(
             conn,
             streams,
-            {"user_id": user_id, "epoch": new_epoch(), "last_seq": 0, "acked_seq": 0, "created_at": now},
+            {
+                "user_id": user_id,
+                "epoch": new_epoch(),
+                "last_seq": 0,
+                "acked_seq": 0,
+                "created_at": now,
+            },
         )
     )
 

@@ -23,7 +23,7 @@ def validated(message: dict[str, Any]) -> dict[str, Any]:
         return load_message(message)
     except ValidationError as exc:
         fields = exc.messages if isinstance(exc.messages, dict) else {"message": exc.messages}
-        raise Invalid("invalid message: " + _flatten(fields), fields) from None  # type: ignore[arg-type]
+        raise Invalid("invalid message: " + _flatten(fields), fields) from None
 
 
 def _flatten(fields: dict[str, Any]) -> str:
@@ -49,7 +49,9 @@ class Tracker:
     @classmethod
     def from_settings(cls, settings: Settings) -> Tracker:
         engine = create_engine(settings.database_url)
-        ledger = Ledger(engine, history_size=settings.history_size, history_ttl=settings.history_ttl)
+        ledger = Ledger(
+            engine, history_size=settings.history_size, history_ttl=settings.history_ttl
+        )
         broadcast: Broadcast = (
             RedisBroadcast(settings.redis_url) if settings.redis_url else NoBroadcast()
         )
@@ -91,7 +93,7 @@ class Tracker:
     async def submit(self, user_id: str, video_url: str, title: str | None = None) -> str:
         errors = SubmitJobBody().validate({"videoUrl": video_url, "title": title})
         if errors:
-            raise Invalid("invalid job: " + _flatten(errors), errors)  # type: ignore[arg-type]
+            raise Invalid("invalid job: " + _flatten(errors), errors)
         job, stored = await self.ledger.submit(user_id, video_url.strip(), title)
         await self._send(stored)
         return job.job_id
@@ -105,8 +107,12 @@ class Tracker:
         *,
         user_id: str | None = None,
     ) -> int:
-        m: dict[str, Any] = {"type": "progress_update", "jobId": job_id, "stage": stage,
-                             "progress": progress}
+        m: dict[str, Any] = {
+            "type": "progress_update",
+            "jobId": job_id,
+            "stage": stage,
+            "progress": progress,
+        }
         if message is not None:
             m["message"] = message
         return await self.publish(m, user_id=user_id, create=user_id is not None)
@@ -120,8 +126,13 @@ class Tracker:
         will_retry: bool,
         retry_at: float | None = None,
     ) -> int:
-        m: dict[str, Any] = {"type": "processing_error", "jobId": job_id, "error": error,
-                             "code": code, "willRetry": will_retry}
+        m: dict[str, Any] = {
+            "type": "processing_error",
+            "jobId": job_id,
+            "error": error,
+            "code": code,
+            "willRetry": will_retry,
+        }
         if retry_at is not None:
             m["retryAt"] = iso(retry_at)
         return await self.publish(m)

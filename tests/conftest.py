@@ -11,11 +11,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -30,7 +32,7 @@ from realtime.auth import Auth
 from realtime.config import Settings
 from realtime.keys import LEDGER
 
-SECRET = "test-secret-0123456789abcdef"
+SECRET = "test-secret-0123456789abcdef-0123456789"
 API_KEY = "test-api-key-0123456789"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -50,8 +52,8 @@ async def _pg_available() -> bool:
     return True
 
 
-@pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
+@asynccontextmanager
+async def fresh_pg_database() -> AsyncIterator[str]:
     """A fresh, empty PostgreSQL database, dropped afterwards."""
     if not await _pg_available():
         if os.environ.get("CI") == "true":
@@ -68,6 +70,12 @@ async def pg_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    async with fresh_pg_database() as url:
+        yield url
+
+
+@pytest.fixture
 def sqlite_url(tmp_path: Any) -> str:
     return f"sqlite+aiosqlite:///{tmp_path}/realtime.db"
 
@@ -77,7 +85,8 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path}/realtime.db"
     else:
-        yield request.getfixturevalue("pg_url")
+        async with fresh_pg_database() as url:
+            yield url
 
 
 def make_settings(url: str, **kw: Any) -> Settings:
@@ -188,9 +197,7 @@ class Client:
         return record
 
     async def connect(self, url: str, auth: dict[str, Any] | None, **kw: Any) -> None:
-        await self.sio.connect(
-            url, auth=auth, transports=self.transports, wait_timeout=10, **kw
-        )
+        await self.sio.connect(url, auth=auth, transports=self.transports, wait_timeout=10, **kw)
 
     def seqs(self) -> list[int]:
         return [d["seq"] for n, d in self.events if "seq" in d and n not in ("snapshot",)]
@@ -205,10 +212,8 @@ class Client:
             if remaining <= 0:
                 raise AssertionError(f"timed out; events so far: {self.events[-5:]}")
             self._changed.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), min(remaining, 0.5))
-            except TimeoutError:
-                pass
 
     async def replayed(self, timeout: float = 10.0) -> dict[str, Any]:
         await self.wait_for(lambda: bool(self.of("replay_complete")), timeout)
@@ -256,3 +261,14 @@ async def connect() -> AsyncIterator[ClientFactory]:
     yield make
     for c in clients:
         await c.close()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Any) -> Any:
+    """A private redis-server on a free port, killed by PID afterwards."""
+    from .services import RedisServer
+
+    srv = RedisServer(tmp_path)
+    srv.start()
+    yield srv
+    srv.stop()
