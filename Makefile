@@ -50,7 +50,7 @@ lint: install ## ruff and mypy --strict
 test-py: install redis-server ## the Python suites (unit, integration)
 	$(BIN)/pytest -q -p no:cacheprovider
 
-test-client: client chromium ## the client's type check, unit tests and browser tests
+test-client: install client chromium ## the client's type check, unit tests and browser tests
 	cd client && npm run typecheck && npm test && npm run e2e
 
 test: lint test-py test-client ## everything CI runs

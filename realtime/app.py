@@ -18,23 +18,24 @@ from .broadcast import Broadcast, LocalBroadcast
 from .config import ConfigError, Settings
 from .db import create_engine
 from .fanout import Fanout, Follower, SocketIOEmitter
-from .gateway import Gateway
+from .gateway import Gateway, close_transport
 from .keys import (
     AUTH,
     BROADCAST,
     ENGINE,
     FANOUT,
     FOLLOWER,
+    GATEWAY,
     LEDGER,
     METRICS,
     SETTINGS,
     SIO,
     STATE,
-    NodeState,
 )
 from .ledger import Ledger
 from .metrics import Metrics
 from .migrate import migrate
+from .state import NodeState
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     )
     sio.attach(app)
     fanout = Fanout(SocketIOEmitter(sio), ledger, metrics)
-    Gateway(
+    gateway = Gateway(
         sio,
         settings=settings,
         auth=auth,
@@ -108,6 +109,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app[FOLLOWER] = follower
     app[BROADCAST] = broadcast
     app[SIO] = sio
+    app[GATEWAY] = gateway
     api.setup_routes(app)
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(drain)
@@ -135,6 +137,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     tasks = [
         asyncio.create_task(app[FOLLOWER].run(), name="follower"),
         asyncio.create_task(_retention(app[LEDGER]), name="retention"),
+        asyncio.create_task(app[GATEWAY].close_idle_handshakes(), name="handshakes"),
     ]
     yield
     for t in tasks:
@@ -162,4 +165,4 @@ async def drain(app: web.Application) -> None:
     eio = sio.eio
     sids = list(eio.sockets)
     if sids:
-        await asyncio.gather(*(eio.disconnect(sid) for sid in sids), return_exceptions=True)
+        await asyncio.gather(*(close_transport(eio, sid) for sid in sids), return_exceptions=True)

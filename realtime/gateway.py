@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass
@@ -13,12 +15,24 @@ from socketio.exceptions import ConnectionRefusedError as Refused
 from .auth import Auth, TokenError
 from .config import Settings
 from .fanout import Fanout
-from .keys import NodeState
 from .ledger import Ledger
 from .metrics import Metrics
 from .schemas import AckBody, ConnectAuth, ResumeBody
+from .state import NodeState
 
 log = logging.getLogger(__name__)
+
+
+async def close_transport(eio: Any, eio_sid: str) -> None:
+    """Close one Engine.IO connection without waiting for the client to read the CLOSE packet
+    (`eio.disconnect` waits for that, forever for a polling client that stopped polling).
+    socket.io-client treats it as a transport close and reconnects by itself."""
+    sock = eio.sockets.get(eio_sid)
+    if sock is None:
+        return
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(sock.close(wait=False, reason=eio.reason.SERVER_DISCONNECT), 1.0)
+    eio.sockets.pop(eio_sid, None)
 
 
 class TokenBucket:
@@ -74,6 +88,27 @@ class Gateway:
         sio.on("disconnect", self.on_disconnect)
         sio.on("ack", self.on_ack)
         sio.on("resume", self.on_resume)
+
+    async def close_idle_handshakes(self, every: float = 1.0) -> None:
+        """Close Engine.IO connections that never complete the Socket.IO connect: python-engineio
+        keeps them (and their memory) for as long as the client answers pings."""
+        first_seen: dict[str, float] = {}
+        timeout = self.settings.handshake_timeout
+        while True:
+            await asyncio.sleep(every)
+            now = time.monotonic()
+            eio = self.sio.eio
+            for eio_sid in list(eio.sockets):
+                if self.sio.manager.sid_from_eio_sid(eio_sid, "/") is not None:
+                    first_seen.pop(eio_sid, None)
+                    continue
+                seen = first_seen.setdefault(eio_sid, now)
+                if now - seen >= timeout:
+                    first_seen.pop(eio_sid, None)
+                    self.metrics.refused.labels("handshake_timeout").inc()
+                    await close_transport(eio, eio_sid)
+            for gone in set(first_seen) - set(eio.sockets):
+                first_seen.pop(gone, None)
 
     def _refuse(self, reason: str) -> Refused:
         self.metrics.refused.labels(reason).inc()

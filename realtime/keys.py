@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -12,18 +9,10 @@ from .auth import Auth
 from .broadcast import Broadcast
 from .config import Settings
 from .fanout import Fanout, Follower
+from .gateway import Gateway
 from .ledger import Ledger
 from .metrics import Metrics
-
-
-@dataclass
-class NodeState:
-    """What this node knows about its own health."""
-
-    draining: bool = False
-    # Set by the Redis manager when one is configured: is our subscription alive?
-    subscription_alive: Any = field(default=None)
-
+from .state import NodeState
 
 SETTINGS = web.AppKey("settings", Settings)
 ENGINE = web.AppKey("engine", AsyncEngine)
@@ -35,3 +24,4 @@ FOLLOWER = web.AppKey("follower", Follower)
 BROADCAST = web.AppKey("broadcast", Broadcast)
 STATE = web.AppKey("state", NodeState)
 SIO = web.AppKey("sio", object)
+GATEWAY = web.AppKey("gateway", Gateway)

@@ -30,7 +30,7 @@ from redis.backoff import NoBackoff
 
 from .broadcast import CHANNEL, RedisBroadcast
 from .fanout import Fanout
-from .keys import NodeState
+from .state import NodeState
 from .stream import Stored
 
 log = logging.getLogger(__name__)
