@@ -15,7 +15,7 @@ from marshmallow import Schema, ValidationError
 from . import db
 from .auth import Identity, TokenError
 from .jobs import DomainError, Invalid, NotFound
-from .keys import AUTH, BROADCAST, ENGINE, LEDGER, METRICS, SETTINGS, STATE
+from .keys import AUTH, BROADCAST, ENGINE, LEDGER, METRICS, NOTIFIER, SETTINGS, STATE
 from .schemas import DemoTokenBody, PublishBody, StatusAllQuery, SubmitJobBody
 from .tracker import validated
 
@@ -152,6 +152,7 @@ async def submit_job(request: web.Request) -> web.Response:
     )
     request.app[METRICS].stored.inc()
     await request.app[BROADCAST].send([stored])
+    request.app[NOTIFIER].wake.set()
     p = stored.payload
     return web.json_response(
         {
@@ -186,6 +187,7 @@ async def cancel_job(request: web.Request) -> web.Response:
     stored = await request.app[LEDGER].cancel(job.user_id, job.job_id)
     request.app[METRICS].stored.inc()
     await request.app[BROADCAST].send([stored])
+    request.app[NOTIFIER].wake.set()
     found = await request.app[LEDGER].job(job.job_id)
     assert found is not None
     job = found[0]

@@ -28,6 +28,7 @@ from .keys import (
     GATEWAY,
     LEDGER,
     METRICS,
+    NOTIFIER,
     SETTINGS,
     SIO,
     STATE,
@@ -35,6 +36,7 @@ from .keys import (
 from .ledger import Ledger
 from .metrics import Metrics
 from .migrate import migrate
+from .notifier import QueueNotifier
 from .state import NodeState
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app[BROADCAST] = broadcast
     app[SIO] = sio
     app[GATEWAY] = gateway
+    app[NOTIFIER] = QueueNotifier(ledger, broadcast, interval=0.5)
     api.setup_routes(app)
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(drain)
@@ -138,6 +141,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         asyncio.create_task(app[FOLLOWER].run(), name="follower"),
         asyncio.create_task(_retention(app[LEDGER]), name="retention"),
         asyncio.create_task(app[GATEWAY].close_idle_handshakes(), name="handshakes"),
+        # Queue positions move on submit and cancel too, not only when a worker claims.
+        asyncio.create_task(app[NOTIFIER].run(), name="queue-notifier"),
     ]
     yield
     for t in tasks:

@@ -219,8 +219,11 @@ class Follower:
 
     async def run(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that lands
+            # as the event is set, and the task would never end.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.interval)
+                async with asyncio.timeout(self.interval):
+                    await self.wake.wait()
             self.wake.clear()
             try:
                 await self.poll_once()

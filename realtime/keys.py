@@ -12,6 +12,7 @@ from .fanout import Fanout, Follower
 from .gateway import Gateway
 from .ledger import Ledger
 from .metrics import Metrics
+from .notifier import QueueNotifier
 from .state import NodeState
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -25,3 +26,4 @@ BROADCAST = web.AppKey("broadcast", Broadcast)
 STATE = web.AppKey("state", NodeState)
 SIO = web.AppKey("sio", object)
 GATEWAY = web.AppKey("gateway", Gateway)
+NOTIFIER = web.AppKey("notifier", QueueNotifier)

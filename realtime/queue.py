@@ -1,8 +1,15 @@
-"""Read-side view of the one global FIFO queue: positions, length, and wait estimates."""
+"""Read-side view of the one global FIFO queue: positions, length, and wait estimates.
+
+Order: `submitted_at`, then `job_id`, over jobs with status `queued` (index ix_jobs_queue).
+Estimates follow the contract: the jobs ahead are placed in order on the live slots (the
+summed concurrency of workers that heart-beat recently), each running job holding its slot
+until its estimatedCompletion; both are None when no worker is live.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -13,7 +20,10 @@ from .db import jobs as jobs_t
 from .db import stage_samples, workers
 from .jobs import Job, Status, iso
 
+# A worker whose heartbeat is older than this holds no slot in the estimates.
 WORKER_LIVE_SECONDS = 15.0
+# Keep IN lists well below every backend's parameter limit.
+_CHUNK = 500
 
 
 async def load_model(conn: AsyncConnection) -> eta.Model:
@@ -41,6 +51,26 @@ def _ahead_clause(job: Job) -> Any:
     )
 
 
+@dataclass(frozen=True)
+class Outlook:
+    """What the wait estimates of one moment rest on: live slots, the model, and the time
+    each job holding a live slot still needs."""
+
+    capacity: eta.Capacity | None
+    model: eta.Model
+    running: tuple[float, ...]
+
+    def waits(self, count: int) -> list[float] | None:
+        """Waits of queue positions 1..count; None when no worker is live."""
+        if self.capacity is None:
+            return None
+        return eta.wait_schedule(count, self.running, self.capacity, self.model)
+
+    def wait(self, ahead: int) -> float | None:
+        waits = self.waits(ahead + 1)
+        return waits[-1] if waits else None
+
+
 class QueueView:
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
@@ -59,52 +89,96 @@ class QueueView:
         return int(ahead or 0), int(length or 0)
 
     async def positions(self, conn: AsyncConnection, queued: Sequence[Job]) -> dict[str, int]:
+        """Queue positions of `queued` jobs: one query per 500 jobs, each an index range
+        count per job (not a scan of the whole queue)."""
+        ahead_of = jobs_t.alias("ahead_of")
+        ahead = (
+            select(func.count())
+            .select_from(ahead_of)
+            .where(
+                ahead_of.c.status == Status.QUEUED.value,
+                or_(
+                    ahead_of.c.submitted_at < jobs_t.c.submitted_at,
+                    and_(
+                        ahead_of.c.submitted_at == jobs_t.c.submitted_at,
+                        ahead_of.c.job_id < jobs_t.c.job_id,
+                    ),
+                ),
+            )
+            .scalar_subquery()
+        )
         out: dict[str, int] = {}
-        for job in queued:
-            ahead, _ = await self.ahead_and_length(conn, job)
-            out[job.job_id] = ahead + 1
+        ids = [j.job_id for j in queued]
+        for i in range(0, len(ids), _CHUNK):
+            rows = await conn.execute(
+                select(jobs_t.c.job_id, ahead).where(
+                    jobs_t.c.job_id.in_(ids[i : i + _CHUNK]),
+                    jobs_t.c.status == Status.QUEUED.value,
+                )
+            )
+            for job_id, n in rows:
+                out[job_id] = int(n) + 1
         return out
 
     async def capacity(self, conn: AsyncConnection) -> eta.Capacity | None:
-        """Live worker slots and their speed, or None when no worker is live."""
+        """Live worker slots and their slot-weighted mean speed, or None when no worker is
+        live."""
         cutoff = self.clock() - WORKER_LIVE_SECONDS
         row = (
             await conn.execute(
                 select(
                     func.coalesce(func.sum(workers.c.concurrency), 0),
-                    func.coalesce(func.avg(workers.c.speed), 1.0),
+                    func.coalesce(func.sum(workers.c.concurrency * workers.c.speed), 0.0),
                 ).where(workers.c.heartbeat_at >= cutoff)
             )
         ).one()
         slots = int(row[0] or 0)
-        return eta.Capacity(slots=slots, speed=float(row[1] or 1.0)) if slots > 0 else None
+        if slots <= 0:
+            return None
+        return eta.Capacity(slots=slots, speed=float(row[1] or slots) / slots)
+
+    async def running_remaining(
+        self, conn: AsyncConnection, model: eta.Model, speed: float | None = None
+    ) -> list[float]:
+        """Expected seconds left for every job holding a live worker's slot now: until its
+        estimatedCompletion, or from the model when it has none or has overrun it. `speed`
+        overrides the job's worker's speed."""
+        now = self.clock()
+        cutoff = now - WORKER_LIVE_SECONDS
+        rows = (
+            await conn.execute(
+                select(
+                    jobs_t.c.stage,
+                    jobs_t.c.stage_started_at,
+                    jobs_t.c.estimated_completion,
+                    workers.c.speed,
+                )
+                .join(workers, workers.c.worker_id == jobs_t.c.worker_id)
+                .where(
+                    jobs_t.c.status == Status.PROCESSING.value,
+                    workers.c.heartbeat_at >= cutoff,
+                )
+            )
+        ).all()
+        out = []
+        for r in rows:
+            if r.estimated_completion is not None and r.estimated_completion > now:
+                out.append(float(r.estimated_completion) - now)
+                continue
+            elapsed = now - (r.stage_started_at if r.stage_started_at is not None else now)
+            out.append(eta.remaining_seconds(model, r.stage, elapsed, speed or float(r.speed)))
+        return out
+
+    async def outlook(self, conn: AsyncConnection) -> Outlook:
+        cap = await self.capacity(conn)
+        model = await load_model(conn)
+        running = await self.running_remaining(conn, model) if cap is not None else []
+        return Outlook(cap, model, tuple(running))
 
     async def estimate_wait(self, conn: AsyncConnection, ahead: int) -> float | None:
         """Seconds until a slot starts a job with `ahead` queued jobs before it (None: no
         live worker)."""
-        cap = await self.capacity(conn)
-        if cap is None:
-            return None
-        model = await load_model(conn)
-        running = await self.running_remaining(conn, model, cap.speed)
-        return eta.wait_seconds(ahead, running, cap, model)
-
-    async def running_remaining(
-        self, conn: AsyncConnection, model: eta.Model, speed: float
-    ) -> list[float]:
-        """Expected seconds left for every job holding a slot now."""
-        now = self.clock()
-        rows = (
-            await conn.execute(
-                select(jobs_t.c.stage, jobs_t.c.stage_started_at).where(
-                    jobs_t.c.status == Status.PROCESSING.value
-                )
-            )
-        ).all()
-        return [
-            eta.remaining_seconds(model, r.stage, now - (r.stage_started_at or now), speed)
-            for r in rows
-        ]
+        return (await self.outlook(conn)).wait(ahead)
 
     async def status_for(self, conn: AsyncConnection, user_id: str) -> dict[str, Any]:
         rows = (
@@ -116,15 +190,21 @@ class QueueView:
         ).all()
         length = await self.length(conn)
         now = self.clock()
+        queued = [Job(job_id=r.job_id, user_id=user_id, submitted_at=r.submitted_at) for r in rows]
+        positions = await self.positions(conn, queued) if queued else {}
+        waits: list[float] | None = None
+        if positions:
+            waits = (await self.outlook(conn)).waits(max(positions.values()))
         out = []
-        for r in rows:
-            job = Job(job_id=r.job_id, user_id=user_id, submitted_at=r.submitted_at)
-            ahead, _ = await self.ahead_and_length(conn, job)
-            wait = await self.estimate_wait(conn, ahead)
+        for job in queued:
+            pos = positions.get(job.job_id)
+            if pos is None:  # left the queue between the two reads
+                continue
+            wait = waits[pos - 1] if waits is not None else None
             out.append(
                 {
-                    "jobId": r.job_id,
-                    "position": ahead + 1,
+                    "jobId": job.job_id,
+                    "position": pos,
                     "estimatedWaitSeconds": wait,
                     "estimatedStart": iso(now + wait) if wait is not None else None,
                 }

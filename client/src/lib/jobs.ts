@@ -1,0 +1,279 @@
+/**
+ * The client's view of a user's jobs, and the pure rules that fold messages into it.
+ *
+ * Ordering guarantee kept here: a job only ever moves forward in `seq`. A message whose `seq` is not
+ * above the job's last applied `seq` is history and never rolls the job back (this covers duplicates,
+ * the offline queue that follows a snapshot, and replays that answer a `resume`).
+ */
+import { youtubeVideoId } from './format';
+import type { JobState, JobStatus, SequencedMessage, Snapshot, Stage, SubmitResponse } from './messages';
+
+export interface JobView {
+  jobId: string;
+  status: JobStatus;
+  stage: Stage | null;
+  progress: number;
+  /** Human text for the current stage (from `progress_update.message`). */
+  message: string | null;
+  videoTitle: string | null;
+  videoUrl: string | null;
+  videoId: string | null;
+  estimatedCompletion: string | null;
+  position: number | null;
+  queueLength: number | null;
+  estimatedWaitSeconds: number | null;
+  estimatedStart: string | null;
+  error: string | null;
+  errorCode: string | null;
+  attempt: number | null;
+  maxAttempts: number | null;
+  willRetry: boolean;
+  retryAt: string | null;
+  /** The stage the last error happened in. */
+  failedStage: Stage | null;
+  durationSeconds: number | null;
+  result: Record<string, unknown> | null;
+  /** `seq` of the last message applied to this job; 0 for a job known only from its submit answer. */
+  seq: number;
+  /** `ts` of the last message applied. */
+  updatedAt: string | null;
+  /** Insertion order, for a stable newest-first listing. */
+  order: number;
+}
+
+export type JobMap = ReadonlyMap<string, JobView>;
+
+export const ACTIVE_STATUSES: readonly JobStatus[] = ['queued', 'processing', 'retrying'];
+
+export function isFinished(job: Pick<JobView, 'status'>): boolean {
+  return job.status === 'completed' || job.status === 'failed';
+}
+
+function nextOrder(jobs: JobMap): number {
+  let max = 0;
+  for (const job of jobs.values()) max = Math.max(max, job.order);
+  return max + 1;
+}
+
+function blankJob(jobId: string, order: number): JobView {
+  return {
+    jobId,
+    status: 'queued',
+    stage: null,
+    progress: 0,
+    message: null,
+    videoTitle: null,
+    videoUrl: null,
+    videoId: null,
+    estimatedCompletion: null,
+    position: null,
+    queueLength: null,
+    estimatedWaitSeconds: null,
+    estimatedStart: null,
+    error: null,
+    errorCode: null,
+    attempt: null,
+    maxAttempts: null,
+    willRetry: false,
+    retryAt: null,
+    failedStage: null,
+    durationSeconds: null,
+    result: null,
+    seq: 0,
+    updatedAt: null,
+    order,
+  };
+}
+
+function clampProgress(value: unknown, fallback: number): number {
+  return typeof value === 'number' && Number.isFinite(value) ? Math.min(100, Math.max(0, value)) : fallback;
+}
+
+/** The job after one message, ignoring the seq guard (see `applyMessage`). */
+export function foldMessage(job: JobView, msg: SequencedMessage): JobView {
+  const base = { ...job, seq: Math.max(job.seq, msg.seq), updatedAt: msg.ts ?? job.updatedAt };
+  const url = (msg as { videoUrl?: unknown }).videoUrl;
+  if (typeof url === 'string' && url) {
+    base.videoUrl = url;
+    base.videoId = youtubeVideoId(url) ?? base.videoId;
+  }
+  switch (msg.type) {
+    case 'progress_update': {
+      const done = msg.stage === 'completed';
+      return {
+        ...base,
+        status: done ? 'completed' : 'processing',
+        stage: msg.stage,
+        progress: clampProgress(msg.progress, job.progress),
+        message: msg.message ?? null,
+        estimatedCompletion: msg.estimatedCompletion ?? null,
+        videoTitle: msg.videoTitle ?? job.videoTitle,
+        position: null,
+        queueLength: null,
+        estimatedWaitSeconds: null,
+        estimatedStart: null,
+        // A new attempt has started: the previous error is no longer current.
+        error: null,
+        errorCode: null,
+        willRetry: false,
+        retryAt: null,
+      };
+    }
+    case 'queue_update':
+      return {
+        ...base,
+        status: job.status === 'retrying' ? 'retrying' : 'queued',
+        position: msg.position ?? null,
+        queueLength: msg.queueLength ?? null,
+        estimatedWaitSeconds: msg.estimatedWaitSeconds ?? null,
+        estimatedStart: msg.estimatedStart ?? null,
+      };
+    case 'processing_complete':
+      return {
+        ...base,
+        status: 'completed',
+        stage: 'completed',
+        progress: 100,
+        message: null,
+        videoTitle: msg.videoTitle ?? job.videoTitle,
+        durationSeconds: msg.durationSeconds ?? null,
+        result: msg.result ?? null,
+        estimatedCompletion: null,
+        position: null,
+        queueLength: null,
+        estimatedWaitSeconds: null,
+        estimatedStart: null,
+        error: null,
+        errorCode: null,
+        willRetry: false,
+        retryAt: null,
+      };
+    case 'processing_error':
+      return {
+        ...base,
+        status: msg.willRetry ? 'retrying' : 'failed',
+        error: msg.error,
+        errorCode: msg.code ?? null,
+        attempt: msg.attempt ?? job.attempt,
+        maxAttempts: msg.maxAttempts ?? job.maxAttempts,
+        willRetry: Boolean(msg.willRetry),
+        retryAt: msg.retryAt ?? null,
+        failedStage: job.stage,
+        estimatedCompletion: null,
+        position: null,
+        queueLength: null,
+        estimatedWaitSeconds: null,
+        estimatedStart: null,
+      };
+    default:
+      return job;
+  }
+}
+
+/**
+ * Folds one stored message into the map. Returns the same map when the message is not newer than
+ * what the job already reflects (so callers can tell nothing changed).
+ */
+export function applyMessage(jobs: JobMap, msg: SequencedMessage): JobMap {
+  const current = jobs.get(msg.jobId) ?? blankJob(msg.jobId, nextOrder(jobs));
+  if (jobs.has(msg.jobId) && msg.seq <= current.seq) return jobs;
+  const next = new Map(jobs);
+  next.set(msg.jobId, foldMessage(current, msg));
+  return next;
+}
+
+/** A job view from a `snapshot` entry (or `GET /api/jobs/{id}`), keeping what only the client knew. */
+export function jobFromState(state: JobState, seq: number, previous: JobView | undefined, order: number): JobView {
+  const job = previous ?? blankJob(state.jobId, order);
+  const videoUrl = state.videoUrl ?? job.videoUrl;
+  return {
+    ...job,
+    status: state.status,
+    stage: state.stage ?? null,
+    progress: clampProgress(state.progress, 0),
+    videoTitle: state.videoTitle ?? job.videoTitle,
+    videoUrl,
+    videoId: youtubeVideoId(videoUrl) ?? job.videoId,
+    estimatedCompletion: state.estimatedCompletion ?? null,
+    position: state.position ?? null,
+    error: state.error ?? null,
+    attempt: state.attempt ?? job.attempt,
+    maxAttempts: state.maxAttempts ?? job.maxAttempts,
+    willRetry: state.status === 'retrying',
+    seq: Math.max(seq, 0),
+  };
+}
+
+/**
+ * Replaces the map with a snapshot's jobs. Jobs the snapshot does not list are kept only when they
+ * are newer than it (same epoch) or known only from a submit answer that the server has not yet
+ * reflected; with a new epoch everything else is dropped.
+ */
+export function applySnapshot(jobs: JobMap, snapshot: Snapshot, sameEpoch: boolean): JobMap {
+  const next = new Map<string, JobView>();
+  let order = nextOrder(jobs);
+  for (const state of snapshot.jobs) {
+    if (!state || typeof state.jobId !== 'string') continue;
+    const previous = jobs.get(state.jobId);
+    if (sameEpoch && previous && previous.seq > snapshot.lastSeq) {
+      next.set(state.jobId, previous);
+    } else {
+      next.set(state.jobId, jobFromState(state, snapshot.lastSeq, previous, previous ? previous.order : order++));
+    }
+  }
+  for (const [jobId, job] of jobs) {
+    if (next.has(jobId)) continue;
+    if (job.seq === 0 || (sameEpoch && job.seq > snapshot.lastSeq)) next.set(jobId, job);
+  }
+  return next;
+}
+
+/** Adds a job from the 202 answer of `POST /api/jobs` (superseded by any message about it). */
+export function applySubmitted(jobs: JobMap, answer: SubmitResponse, videoUrl: string, title?: string): JobMap {
+  const existing = jobs.get(answer.jobId);
+  const next = new Map(jobs);
+  if (existing) {
+    next.set(answer.jobId, {
+      ...existing,
+      videoUrl: existing.videoUrl ?? videoUrl,
+      videoId: existing.videoId ?? youtubeVideoId(videoUrl),
+      videoTitle: existing.videoTitle ?? title ?? null,
+    });
+    return next;
+  }
+  next.set(answer.jobId, {
+    ...blankJob(answer.jobId, nextOrder(jobs)),
+    videoUrl,
+    videoId: youtubeVideoId(videoUrl),
+    videoTitle: title ?? null,
+    position: answer.position ?? null,
+    estimatedWaitSeconds: answer.estimatedWaitSeconds ?? null,
+  });
+  return next;
+}
+
+/** Newest first. */
+export function sortJobs(jobs: JobMap): JobView[] {
+  return [...jobs.values()].sort((a, b) => b.order - a.order);
+}
+
+/** Keeps at most `max` jobs: every active one, then the newest finished ones. */
+export function pruneJobs(jobs: JobMap, max: number): JobMap {
+  if (jobs.size <= max) return jobs;
+  const sorted = sortJobs(jobs);
+  const keep = new Map<string, JobView>();
+  for (const job of sorted) if (!isFinished(job)) keep.set(job.jobId, job);
+  for (const job of sorted) {
+    if (keep.size >= max) break;
+    if (isFinished(job)) keep.set(job.jobId, job);
+  }
+  return keep;
+}
+
+/** A label naming the job for people and tests: its title and/or video id, else its id. */
+export function jobLabel(job: Pick<JobView, 'videoTitle' | 'videoId' | 'jobId'>): string {
+  if (job.videoTitle && job.videoId && !job.videoTitle.includes(job.videoId)) {
+    return `${job.videoTitle} (${job.videoId})`;
+  }
+  return job.videoTitle ?? job.videoId ?? `Job ${job.jobId}`;
+}

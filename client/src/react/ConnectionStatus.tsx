@@ -1,0 +1,22 @@
+import type { ReactNode } from 'react';
+import type { ConnectionState } from '../lib/ProgressClient';
+import { useConnectionState } from './hooks';
+
+/** The exact texts the contract names for each connection state. */
+export const CONNECTION_TEXT: Record<ConnectionState, string> = {
+  connected: 'Connected',
+  reconnecting: 'Reconnecting\u2026',
+  polling: 'Offline (polling)',
+  // Socket.IO and the fallback both fail; the fallback keeps polling.
+  offline: 'Offline (polling)',
+};
+
+/** A role="status" element reading `Connected`, `Reconnecting…` or `Offline (polling)`. */
+export function ConnectionStatus({ className = '' }: { className?: string }): ReactNode {
+  const state = useConnectionState();
+  return (
+    <p role="status" className={`rt-connection rt-connection--${state} ${className}`.trim()} data-state={state}>
+      {CONNECTION_TEXT[state]}
+    </p>
+  );
+}

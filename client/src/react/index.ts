@@ -1,0 +1,12 @@
+export { ProgressProvider } from './ProgressProvider';
+export type { ProgressProviderProps } from './ProgressProvider';
+export { useConnectionState, useJob, useJobs, useNow, useProgressClient, useToasts } from './hooks';
+export type { Toast, ToastKind } from './context';
+export { ProcessingJobCard } from './ProcessingJobCard';
+export type { ProcessingJobCardProps } from './ProcessingJobCard';
+export { ProcessingProgressModal } from './ProcessingProgressModal';
+export type { ProcessingProgressModalProps } from './ProcessingProgressModal';
+export { StageIndicators, stageSteps } from './StageIndicators';
+export { ProgressBar } from './ProgressBar';
+export { ConnectionStatus, CONNECTION_TEXT } from './ConnectionStatus';
+export { Toasts } from './Toasts';
