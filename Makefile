@@ -8,7 +8,7 @@ SPEED ?= 4
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run serve worker test test-py test-client lint client install bench clean redis-server chromium
+.PHONY: help run test test-py test-client lint client install clean redis-server chromium
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -54,9 +54,6 @@ test-client: install client chromium ## the client's type check, unit tests and 
 	cd client && npm run typecheck && npm test && npm run e2e
 
 test: lint test-py test-client ## everything CI runs
-
-bench: install redis-server ## the side-by-side benchmark (prints a table)
-	$(BIN)/python -m bench
 
 clean: ## remove build products (keeps .venv)
 	rm -rf build dist *.egg-info realtime/static client/dist
