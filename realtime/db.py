@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 metadata = MetaData()
 
@@ -111,8 +111,14 @@ def create_engine(url: str) -> AsyncEngine:
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if path and path != ":memory:":
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        # NullPool: SQLite connections are cheap and a pool would pin WAL readers.
-        engine = create_async_engine(url, poolclass=NullPool, connect_args={"timeout": 30})
+        # A small pool: opening an aiosqlite connection starts a thread, too slow per query.
+        engine = create_async_engine(
+            url,
+            poolclass=AsyncAdaptedQueuePool,
+            pool_size=4,
+            max_overflow=4,
+            connect_args={"timeout": 30},
+        )
 
         @event.listens_for(engine.sync_engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -133,10 +139,11 @@ def create_engine(url: str) -> AsyncEngine:
     )
 
 
-def insert_ignore(conn: AsyncConnection, table: Table, values: dict[str, Any]) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING for whichever backend `conn` talks to."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).values(**values).on_conflict_do_nothing()
+def insert_ignore(conn: AsyncConnection, table: Table) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for whichever backend `conn` talks to; execute it with
+    the row (or rows) as parameters."""
+    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
 
 
 async def ping(engine: AsyncEngine, timeout: float = 1.5) -> bool:

@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import stream
 from .db import jobs as jobs_t
-from .jobs import ACTIVE, Conflict, Job, NotFound, Status, apply, iso
+from .group_commit import GroupCommit
+from .jobs import ACTIVE, Job, NotFound, Status, iso
 from .queue import QueueView
 from .stream import Position, Stored
 
@@ -104,6 +105,13 @@ class Ledger:
         self.history_ttl = history_ttl
         self.clock = clock
         self.queue = QueueView(clock)
+        self.committer = GroupCommit(
+            engine,
+            history_size=history_size,
+            clock=clock,
+            to_row=job_values,
+            from_row=job_from_row,
+        )
 
     # ---- transactions ----------------------------------------------------------------------
 
@@ -145,6 +153,7 @@ class Ledger:
         belong to that user; with `create`, an unknown job is created for that user."""
         job_id = message["jobId"]
         if user_id is None:
+            # Resolved before the write transaction: on SQLite that must begin with a write.
             async with self.engine.connect() as conn:
                 owner = (
                     await conn.execute(select(jobs_t.c.user_id).where(jobs_t.c.job_id == job_id))
@@ -152,17 +161,7 @@ class Ledger:
             if owner is None:
                 raise NotFound(f"job {job_id} does not exist", {"jobId": ["unknown job"]})
             user_id = str(owner)
-        async with self.writing(user_id) as conn:
-            job = await self._load_job(conn, job_id)
-            new = job is None
-            if job is None:
-                if not create:
-                    raise NotFound(f"job {job_id} does not exist", {"jobId": ["unknown job"]})
-                job = Job(job_id=job_id, user_id=user_id, submitted_at=self.clock())
-            elif job.user_id != user_id:
-                raise Conflict(f"job {job_id} belongs to another user")
-            job, payload = apply(job, message, self.clock())
-            return await self._store(conn, job, payload, new=new)
+        return await self.committer.publish(user_id, message, create=create)
 
     async def submit(
         self, user_id: str, video_url: str, title: str | None = None

@@ -29,13 +29,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import eta, stream
 from .broadcast import Broadcast
 from .db import jobs as jobs_t
-from .db import streams
 from .jobs import Status, iso, parse_iso
 from .ledger import Ledger
 from .pipeline import queue_lock
@@ -65,23 +63,6 @@ class _Due:
     updated_seq: int
     position: int
     start: float | None  # estimatedStart, epoch seconds
-
-
-async def ensure_streams(conn: AsyncConnection, user_ids: Sequence[str], now: float) -> None:
-    """stream.ensure for many users in one statement (a write: on SQLite it takes the write
-    lock before anything is read)."""
-    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
-    rows = [
-        {
-            "user_id": u,
-            "epoch": stream.new_epoch(),
-            "last_seq": 0,
-            "acked_seq": 0,
-            "created_at": now,
-        }
-        for u in user_ids
-    ]
-    await conn.execute(dialect.insert(streams).values(rows).on_conflict_do_nothing())
 
 
 async def wait_event(event: asyncio.Event, timeout: float) -> bool:
@@ -209,7 +190,7 @@ class QueueNotifier:
         async with self.ledger.engine.begin() as conn:
             now = self.ledger.clock()
             await queue_lock(conn, exclusive=True)
-            await ensure_streams(conn, users, now)
+            await stream.ensure_many(conn, users, now)
             q = select(jobs_t.c.job_id, jobs_t.c.updated_seq).where(
                 jobs_t.c.job_id.in_([d.job_id for d in batch]),
                 jobs_t.c.status == Status.QUEUED.value,
@@ -234,11 +215,14 @@ class QueueNotifier:
                 by_user[d.user_id].append((d, payload))
             out: list[Stored] = []
             params: list[dict[str, Any]] = []
-            for user_id, items in by_user.items():
-                stored = await stream.append(
-                    conn, user_id, [p for _, p in items], now, self.ledger.history_size
-                )
-                for (d, _), s in zip(items, stored, strict=True):
+            stored_by_user = await stream.append_many(
+                conn,
+                {u: [p for _, p in items] for u, items in by_user.items()},
+                now,
+                self.ledger.history_size,
+            )
+            for user_id in sorted(by_user):  # the order append_many stored them in
+                for (d, _), s in zip(by_user[user_id], stored_by_user[user_id], strict=True):
                     out.append(s)
                     params.append(
                         {"b_job_id": d.job_id, "b_seq": s.seq, "b_msg": stream.dumps(s.payload)}

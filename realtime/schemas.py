@@ -141,15 +141,19 @@ MESSAGE_SCHEMAS: dict[str, type[Schema]] = {
 }
 
 
+# Schema instances hold no per-load state; building one costs more than the load itself.
+_MESSAGE_LOADERS: dict[str, Schema] = {k: v() for k, v in MESSAGE_SCHEMAS.items()}
+
+
 def load_message(raw: Any) -> dict[str, Any]:
     """Validate one publishable message; raises ValidationError with field problems."""
     if not isinstance(raw, dict):
         raise ValidationError({"message": ["must be an object"]})
     kind = raw.get("type")
-    schema = MESSAGE_SCHEMAS.get(kind) if isinstance(kind, str) else None
+    schema = _MESSAGE_LOADERS.get(kind) if isinstance(kind, str) else None
     if schema is None:
         raise ValidationError({"type": [f"must be one of: {', '.join(MESSAGE_TYPES)}"]})
-    loaded: dict[str, Any] = schema().load(raw)
+    loaded: dict[str, Any] = schema.load(raw)
     return loaded
 
 

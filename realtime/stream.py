@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .db import insert_ignore, messages, streams
@@ -59,19 +59,17 @@ def dumps(payload: dict[str, Any]) -> str:
 async def ensure(conn: AsyncConnection, user_id: str, now: float) -> None:
     """Create the user's stream if it does not exist. A write, so on SQLite it is also what
     opens the transaction and takes the write lock before anything is read."""
-    await conn.execute(
-        insert_ignore(
-            conn,
-            streams,
-            {
-                "user_id": user_id,
-                "epoch": new_epoch(),
-                "last_seq": 0,
-                "acked_seq": 0,
-                "created_at": now,
-            },
-        )
-    )
+    await ensure_many(conn, [user_id], now)
+
+
+async def ensure_many(conn: AsyncConnection, user_ids: Sequence[str], now: float) -> None:
+    """`ensure` for several users in one statement."""
+    rows = [
+        {"user_id": u, "epoch": new_epoch(), "last_seq": 0, "acked_seq": 0, "created_at": now}
+        for u in user_ids
+    ]
+    # executemany of one cached statement, not a multi-VALUES statement compiled per size.
+    await conn.execute(insert_ignore(conn, streams), rows)
 
 
 async def position(conn: AsyncConnection, user_id: str, *, lock: bool = False) -> Position | None:
@@ -95,42 +93,63 @@ async def append(
 ) -> list[Stored]:
     """Store `payloads` for `user_id` with the next seqs; call `ensure` first in the same
     transaction. Each payload gains `seq` and `ts`."""
-    n = len(payloads)
-    row = (
-        await conn.execute(
-            update(streams)
-            .where(streams.c.user_id == user_id)
-            .values(last_seq=streams.c.last_seq + n)
-            .returning(streams.c.last_seq)
-        )
-    ).one()
-    last = int(row.last_seq)
-    first = last - n + 1
+    return (await append_many(conn, {user_id: payloads}, now, history_size))[user_id]
+
+
+async def append_many(
+    conn: AsyncConnection,
+    batches: Mapping[str, Sequence[dict[str, Any]]],
+    now: float,
+    history_size: int,
+) -> dict[str, list[Stored]]:
+    """`append` for several users in a constant number of statements: the stream rows are
+    locked in user order (so concurrent batches cannot deadlock on them), bumped with one
+    executemany UPDATE, and every message goes in one executemany INSERT."""
     ts = iso(now)
-    stored: list[Stored] = []
-    rows = []
-    for i, p in enumerate(payloads):
-        seq = first + i
-        full = {**p, "seq": seq, "ts": ts}
-        stored.append(Stored(user_id, seq, full))
-        rows.append(
-            {
-                "user_id": user_id,
-                "seq": seq,
-                "type": full["type"],
-                "job_id": full.get("jobId"),
-                "created_at": now,
-                "payload": dumps(full),
-            }
-        )
-    await conn.execute(messages.insert(), rows)
-    if last // TRIM_EVERY != (first - 1) // TRIM_EVERY and last > history_size:
-        await conn.execute(
-            delete(messages).where(
-                messages.c.user_id == user_id, messages.c.seq <= last - history_size
+    out: dict[str, list[Stored]] = {u: [] for u in batches}
+    users = sorted(u for u, p in batches.items() if p)
+    if not users:
+        return out
+    q = (
+        select(streams.c.user_id, streams.c.last_seq)
+        .where(streams.c.user_id.in_(bindparam("users", expanding=True)))
+        .order_by(streams.c.user_id)
+    )
+    if conn.dialect.name == "postgresql":
+        q = q.with_for_update()
+    lasts = {r.user_id: int(r.last_seq) for r in await conn.execute(q, {"users": users})}
+    rows: list[dict[str, Any]] = []
+    bumps: list[dict[str, Any]] = []
+    trims: list[tuple[str, int]] = []
+    for user_id in users:
+        payloads = batches[user_id]
+        n = len(payloads)
+        first = lasts[user_id] + 1
+        last = first + n - 1
+        bumps.append({"b_user_id": user_id, "last_seq": last})
+        stored = out[user_id]
+        for i, p in enumerate(payloads):
+            full = {**p, "seq": first + i, "ts": ts}
+            stored.append(Stored(user_id, first + i, full))
+            rows.append(
+                {
+                    "user_id": user_id,
+                    "seq": first + i,
+                    "type": full["type"],
+                    "job_id": full.get("jobId"),
+                    "created_at": now,
+                    "payload": dumps(full),
+                }
             )
+        if last // TRIM_EVERY != (first - 1) // TRIM_EVERY and last > history_size:
+            trims.append((user_id, int(last) - history_size))
+    await conn.execute(update(streams).where(streams.c.user_id == bindparam("b_user_id")), bumps)
+    await conn.execute(messages.insert(), rows)
+    for user_id, upto in trims:
+        await conn.execute(
+            delete(messages).where(messages.c.user_id == user_id, messages.c.seq <= upto)
         )
-    return stored
+    return out
 
 
 async def read_after(

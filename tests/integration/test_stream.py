@@ -103,3 +103,36 @@ async def test_expired_messages_are_trimmed_and_replay_falls_back(db_url: str) -
     ok: Any = await ledger.replay("v", 1, snap["epoch"])
     assert ok.snapshot is None and [m["seq"] for m in ok.messages] == [2]
     await engine.dispose()
+
+
+async def test_group_commit_shares_transactions_and_refuses_one_by_one(db_url: str) -> None:
+    from realtime.jobs import DomainError
+
+    engine = create_engine(db_url)
+    await migrate(engine)
+    ledger = Ledger(engine, history_size=1000, history_ttl=3600)
+
+    def msg(job: str, progress: int) -> dict[str, Any]:
+        return {"type": "progress_update", "jobId": job, "stage": "indexing", "progress": progress}
+
+    good = [ledger.publish(f"u{i % 20}", msg(f"j{i}", 50), create=True) for i in range(300)]
+    bad = [ledger.publish("u1", msg("never-created", 1)), ledger.publish("u2", msg("j1", 60))]
+    results = await asyncio.gather(*good, *bad, return_exceptions=True)
+    assert all(not isinstance(r, BaseException) for r in results[:300])
+    assert all(isinstance(r, DomainError) for r in results[300:])
+    assert ledger.committer.batches < 100  # many messages per transaction
+    async with engine.connect() as conn:
+        for u in range(20):
+            seqs = (
+                (
+                    await conn.execute(
+                        select(messages.c.seq)
+                        .where(messages.c.user_id == f"u{u}")
+                        .order_by(messages.c.seq)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            assert list(seqs) == list(range(1, 16))
+    await engine.dispose()

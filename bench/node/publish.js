@@ -1,0 +1,120 @@
+// Publisher for the Node server: @socket.io/redis-emitter, round-robin over U rooms `user:u<k>`,
+// each `progress_update` carrying `sentAt` (wall clock, ms, float).
+//
+//   node publish.js --redis URL --rooms U --rate R (0 = flat out) --duration S [--max M]
+//                   [--backlog-kb 1024]
+//
+// stdin/stdout protocol (one JSON object a line): prints {"event":"ready"}, waits for `go`,
+// publishes until --duration, --max or a `stop` line, then prints
+// {"event":"done", sent, perRoom, seconds, rate, errors} and exits.
+"use strict";
+
+const readline = require("node:readline");
+const { performance } = require("node:perf_hooks");
+const { Emitter } = require("@socket.io/redis-emitter");
+const { createClient } = require("redis");
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+}
+const redisUrl = arg("redis", "redis://127.0.0.1:6379");
+const rooms = Number(arg("rooms", "10"));
+const rate = Number(arg("rate", "0"));
+const duration = Number(arg("duration", "10"));
+const max = Number(arg("max", "10000000"));
+// Flat out, but pause while the subscribers' (the servers') Redis output buffers hold more than
+// this many KB: the server always has a backlog, and the publisher burns no CPU it needs.
+const backlogKb = Number(arg("backlog-kb", "1024"));
+const BATCH = 64; // flat out: publish a batch, then wait for Redis to answer a PING
+
+const nowMs = () => performance.timeOrigin + performance.now();
+const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function main() {
+  const client = createClient({ url: redisUrl });
+  let errors = 0;
+  client.on("error", () => {
+    errors += 1;
+  });
+  await client.connect();
+  const emitter = new Emitter(client);
+  let stop = false;
+  let go;
+  const started = new Promise((r) => {
+    go = r;
+  });
+  const rl = readline.createInterface({ input: process.stdin });
+  rl.on("line", (line) => {
+    if (line.trim() === "go") go();
+    if (line.trim() === "stop") stop = true;
+  });
+  rl.on("close", () => {
+    stop = true;
+    go();
+  });
+  out({ event: "ready", pid: process.pid });
+  await started;
+
+  const perRoom = new Array(rooms).fill(0);
+  let sent = 0;
+  const publishOne = () => {
+    const k = sent % rooms;
+    emitter.to(`user:u${k}`).emit("progress_update", {
+      type: "progress_update",
+      jobId: `j${sent}`,
+      stage: "transcript_generation",
+      progress: 50,
+      sentAt: nowMs(),
+    });
+    perRoom[k] += 1;
+    sent += 1;
+  };
+  let pauses = 0;
+  let pausedMs = 0;
+  const over = async () => {
+    const list = String(await client.sendCommand(["CLIENT", "LIST", "TYPE", "pubsub"]));
+    let omem = 0;
+    for (const m of list.matchAll(/ omem=(\d+)/g)) omem += Number(m[1]);
+    return omem > backlogKb * 1024;
+  };
+  let checked = 0;
+  const waitBacklog = async () => {
+    if (backlogKb <= 0 || nowMs() - checked < 5) return;
+    const p0 = nowMs();
+    if (await over()) {
+      pauses += 1;
+      for (let i = 0; i < 30000 && !stop; i++) {
+        await sleep(2);
+        if (!(await over())) break;
+      }
+      pausedMs += nowMs() - p0;
+    }
+    checked = nowMs();
+  };
+  const t0 = nowMs();
+  const end = t0 + duration * 1000;
+  while (!stop && sent < max && nowMs() < end) {
+    if (rate > 0) {
+      const due = Math.min(max, Math.floor(((nowMs() - t0) / 1000) * rate) + 1);
+      while (sent < due) publishOne();
+      const nextAt = t0 + (sent / rate) * 1000;
+      await sleep(Math.max(0, nextAt - nowMs()));
+    } else {
+      await waitBacklog();
+      for (let i = 0; i < BATCH && sent < max; i++) publishOne();
+      await client.ping();
+    }
+  }
+  await client.ping().catch(() => {});
+  const seconds = (nowMs() - t0) / 1000;
+  out({ event: "done", sent, perRoom, seconds, rate: sent / seconds, errors, backlogPauses: pauses, backlogPausedSeconds: pausedMs / 1000 });
+  await client.quit().catch(() => {});
+  process.exit(0);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

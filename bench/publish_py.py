@@ -1,0 +1,331 @@
+"""Python publishers: ours (`realtime.Tracker`: store, then Redis) and bare (python-socketio's
+`AsyncRedisManager(write_only=True).emit`).
+
+    python -m bench.publish_py --mode ours|bare [--redis URL] --rooms U --rate R (0 = flat out)
+                               --duration S [--max M] [--concurrency C] [--check]
+
+Round-robin over the U rooms `user:u<k>`; every message carries its wall-clock send time in ms:
+ours as `message` of a `progress_update` (a new job per message, progress 50), bare as
+`sentAt`. Ours reads REALTIME_* from the environment (`Tracker.from_env()`).
+
+stdin/stdout protocol (one JSON object a line): prints {"event":"ready"} once connected (and,
+for ours, migrated), waits for `go`, publishes until --duration, --max or a `stop` line, then
+prints {"event":"done", sent, perRoom, seconds, rate, errors, ...} (with --check: whether the
+seqs the tracker returned and the stored streams are gap-free) and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+
+def out(obj: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def stdin_commands(loop: asyncio.AbstractEventLoop, go: asyncio.Event, stop: asyncio.Event) -> None:
+    def read() -> None:
+        for line in sys.stdin:
+            cmd = line.strip()
+            if cmd == "go":
+                loop.call_soon_threadsafe(go.set)
+            elif cmd == "stop":
+                loop.call_soon_threadsafe(stop.set)
+        # stdin closed: the orchestrator is gone
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(stop.set)
+            loop.call_soon_threadsafe(go.set)
+
+    threading.Thread(target=read, daemon=True).start()
+
+
+class Backlog:
+    """Flat out, but no further ahead of the servers than `limit` bytes: waits while the Redis
+    output buffers of the pub/sub subscribers (the servers) hold more than that. Without it a
+    flat-out publisher burns CPU the server under test needs (two cores for everything) and
+    Redis buffers grow without bound; with it the server always has a backlog to work on."""
+
+    def __init__(self, url: str | None, limit_kb: int) -> None:
+        from redis import asyncio as aioredis
+
+        self.limit = limit_kb * 1024
+        self.redis = aioredis.Redis.from_url(url) if url and limit_kb > 0 else None
+        self.lock = asyncio.Lock()
+        self.checked = 0.0
+        self.pauses = 0
+        self.paused_seconds = 0.0
+
+    async def _over(self) -> bool:
+        assert self.redis is not None
+        clients = await self.redis.client_list(_type="pubsub")
+        return sum(int(c.get("omem", 0)) for c in clients) > self.limit
+
+    async def wait(self, stop: asyncio.Event) -> None:
+        if self.redis is None or time.monotonic() - self.checked < 0.005:
+            return
+        async with self.lock:
+            if time.monotonic() - self.checked < 0.005:
+                return
+            t0 = time.monotonic()
+            if await self._over():
+                self.pauses += 1
+                for _ in range(30_000):  # bounded: at most ~60 s
+                    await asyncio.sleep(0.002)
+                    if stop.is_set() or not await self._over():
+                        break
+                self.paused_seconds += time.monotonic() - t0
+            self.checked = time.monotonic()
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+
+
+async def drive(
+    send: Callable[[int], Awaitable[None]],
+    *,
+    rate: float,
+    duration: float,
+    max_messages: int,
+    concurrency: int,
+    stop: asyncio.Event,
+    backlog: Backlog,
+) -> tuple[int, float, Counter[str], list[str]]:
+    """Call send(i) for i = 0, 1, ...: at `rate` a second (0: as fast as `concurrency`
+    outstanding calls and the servers' backlog allow) until `duration`, `max_messages` or
+    `stop`."""
+    errors: Counter[str] = Counter()
+    samples: list[str] = []
+    started = 0
+    t0 = time.monotonic()
+    end = t0 + duration
+
+    def more() -> bool:
+        return not stop.is_set() and started < max_messages and time.monotonic() < end
+
+    async def one(i: int) -> None:
+        try:
+            await send(i)
+        except Exception as exc:
+            errors[type(exc).__name__] += 1
+            if len(samples) < 5:
+                samples.append(f"{type(exc).__name__}: {exc}"[:300])
+
+    if rate <= 0:
+
+        async def worker() -> None:
+            nonlocal started
+            while more():
+                await backlog.wait(stop)
+                if not more():
+                    break
+                i = started
+                started += 1
+                await one(i)
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+    else:
+        sem = asyncio.Semaphore(concurrency)
+        tasks: set[asyncio.Task[None]] = set()
+
+        async def guarded(i: int) -> None:
+            try:
+                await one(i)
+            finally:
+                sem.release()
+
+        while more():
+            due = min(max_messages, int((time.monotonic() - t0) * rate) + 1)
+            while started < due and more():
+                await sem.acquire()
+                t = asyncio.create_task(guarded(started))
+                tasks.add(t)
+                t.add_done_callback(tasks.discard)
+                started += 1
+            delay = t0 + started / rate - time.monotonic()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+        if tasks:
+            await asyncio.wait(tasks, timeout=30)
+    return started, time.monotonic() - t0, errors, samples
+
+
+async def run_ours(args: argparse.Namespace, go: asyncio.Event, stop: asyncio.Event) -> None:
+    from sqlalchemy import text
+
+    from realtime import Tracker
+
+    seqs: dict[str, list[int]] = {}
+    per_room = [0] * args.rooms
+    backlog = Backlog(os.environ.get("REALTIME_REDIS_URL"), args.backlog_kb if args.rate <= 0 else 0)
+    async with Tracker.from_env() as tracker:
+        out({"event": "ready"})
+        await go.wait()
+
+        async def send(i: int) -> None:
+            k = i % args.rooms
+            user = f"u{k}"
+            sent_at = time.time() * 1000.0
+            seq = await tracker.update_progress(
+                f"{args.prefix}j{i}",
+                "transcript_generation",
+                50,
+                message=f"{sent_at:.3f}",
+                user_id=user,
+            )
+            per_room[k] += 1
+            seqs.setdefault(user, []).append(int(seq))
+
+        sent, seconds, errors, samples = await drive(
+            send,
+            rate=args.rate,
+            duration=args.duration,
+            max_messages=args.max,
+            concurrency=args.concurrency,
+            stop=stop,
+            backlog=backlog,
+        )
+        stored = sum(per_room)
+        result: dict[str, Any] = {
+            "event": "done",
+            "sent": stored,
+            "attempted": sent,
+            "perRoom": per_room,
+            "seconds": seconds,
+            "rate": stored / seconds if seconds else 0.0,
+            "errors": dict(errors),
+            "errorSamples": samples,
+            "database": tracker.ledger.engine.dialect.name,
+            "backlogPauses": backlog.pauses,
+            "backlogPausedSeconds": round(backlog.paused_seconds, 3),
+        }
+        if args.check:
+            # 1. The seqs the tracker handed back: distinct and contiguous per user.
+            returned_ok = all(
+                sorted(v) == list(range(min(v), min(v) + len(v))) for v in seqs.values()
+            )
+            # 2. The store: per user, the stored seqs are contiguous (a trimmed prefix at most)
+            #    and end at the stream's last_seq.
+            async with tracker.ledger.engine.connect() as conn:
+                rows = (
+                    await conn.execute(
+                        text(
+                            "SELECT m.user_id, MIN(m.seq), MAX(m.seq), COUNT(*), s.last_seq "
+                            "FROM messages m JOIN streams s ON s.user_id = m.user_id "
+                            "GROUP BY m.user_id, s.last_seq"
+                        )
+                    )
+                ).all()
+            bad = [
+                r[0] for r in rows if not (r[3] == r[2] - r[1] + 1 and r[2] == r[4])
+            ]
+            result["gapFree"] = {
+                "returnedSeqsContiguous": returned_ok,
+                "streamsChecked": len(rows),
+                "streamsWithGaps": bad[:10],
+                "storedMessages": int(sum(r[3] for r in rows)),
+                "ok": returned_ok and not bad,
+            }
+    await backlog.close()
+    out(result)
+
+
+async def run_bare(args: argparse.Namespace, go: asyncio.Event, stop: asyncio.Event) -> None:
+    import socketio
+
+    mgr = socketio.AsyncRedisManager(args.redis, write_only=True)
+    per_room = [0] * args.rooms
+    backlog = Backlog(args.redis, args.backlog_kb if args.rate <= 0 else 0)
+    # write_only managers connect lazily: make the connection before the clock starts.
+    await mgr.emit("warmup", {}, room="bench:none")
+    out({"event": "ready"})
+    await go.wait()
+
+    async def send(i: int) -> None:
+        k = i % args.rooms
+        await mgr.emit(
+            "progress_update",
+            {
+                "type": "progress_update",
+                "jobId": f"j{i}",
+                "stage": "transcript_generation",
+                "progress": 50,
+                "sentAt": time.time() * 1000.0,
+            },
+            room=f"user:u{k}",
+        )
+        per_room[k] += 1
+
+    sent, seconds, errors, samples = await drive(
+        send,
+        rate=args.rate,
+        duration=args.duration,
+        max_messages=args.max,
+        concurrency=args.concurrency,
+        stop=stop,
+        backlog=backlog,
+    )
+    await backlog.close()
+    with contextlib.suppress(Exception):
+        await mgr.redis.aclose()
+    n = sum(per_room)
+    out(
+        {
+            "event": "done",
+            "sent": n,
+            "attempted": sent,
+            "perRoom": per_room,
+            "seconds": seconds,
+            "rate": n / seconds if seconds else 0.0,
+            "errors": dict(errors),
+            "errorSamples": samples,
+            "backlogPauses": backlog.pauses,
+            "backlogPausedSeconds": round(backlog.paused_seconds, 3),
+        }
+    )
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.publish_py")
+    p.add_argument("--mode", choices=("ours", "bare"), required=True)
+    p.add_argument("--redis", default=None, help="bare: the Redis URL")
+    p.add_argument("--rooms", type=int, required=True)
+    p.add_argument("--rate", type=float, default=0.0)
+    p.add_argument("--duration", type=float, required=True)
+    p.add_argument("--max", type=int, default=10_000_000)
+    p.add_argument("--concurrency", type=int, default=64)
+    p.add_argument("--prefix", default="b", help="ours: job id prefix")
+    p.add_argument(
+        "--backlog-kb",
+        type=int,
+        default=1024,
+        help="flat out: pause while the subscribers' Redis output buffers exceed this (0: never)",
+    )
+    p.add_argument("--check", action="store_true", help="ours: gap-free check at the end")
+    args = p.parse_args()
+
+    async def go_run() -> None:
+        go, stop = asyncio.Event(), asyncio.Event()
+        stdin_commands(asyncio.get_running_loop(), go, stop)
+        if args.mode == "ours":
+            await run_ours(args, go, stop)
+        else:
+            await run_bare(args, go, stop)
+
+    asyncio.run(go_run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,738 @@
+"""`python -m bench`: ours vs bare python-socketio vs Node socket.io, same Redis, same load.
+
+One run starts a private redis-server, then for every scenario and every server: a fresh server
+process, the Node load generator(s) (`bench/node/load.js`), and a publisher process of the
+server's kind; it measures the window, stops everything it started (by PID), and moves on. Only
+one server runs at a time: the machine's cores are shared by server, load generator, publisher
+and Redis, so every figure comes with the CPU it cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import math
+import os
+import platform
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import report
+from .procs import (
+    BenchError,
+    Child,
+    CpuWindow,
+    free_port,
+    raise_nofile,
+    rss_kb,
+    stop_all,
+    tail,
+    wait_http,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+NODE_DIR = BENCH / "node"
+RESULTS = BENCH / "results"
+PY = sys.executable
+
+SERVERS = ("ours", "bare", "node")
+SHARD = 2500  # connections per load-generator process
+INFLIGHT = 100  # handshakes in flight, over all load generators
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    clients: int
+    rooms: int
+    rate: float | None  # publishes/s; 0: flat out (backlog-bounded); None: idle
+    warmup: float
+    window: float
+    about: str
+    connect_timeout: float = 120.0
+
+
+def scenarios(quick: bool) -> dict[str, Scenario]:
+    if quick:
+        items = [
+            Scenario("saturation", 200, 40, 0, 1.0, 3.0, "200 clients / 40 rooms, publisher flat out"),
+            Scenario("one_room", 200, 1, 0, 1.0, 3.0, "200 clients in one room, flat out"),
+            Scenario("p99_1k", 500, 100, 500, 1.0, 3.0, "500 publishes/s, 500 clients, 5 a room"),
+            Scenario("p99_5k", 1000, 40, 200, 1.0, 3.0, "1,000 clients, 25 a room, 200 publishes/s"),
+            Scenario("memory", 1000, 200, None, 0.0, 0.0, "1,000 idle connections", 60.0),
+        ]
+    else:
+        items = [
+            Scenario("saturation", 1000, 200, 0, 2.0, 10.0, "1,000 clients / 200 rooms, publisher flat out"),
+            Scenario("one_room", 1000, 1, 0, 2.0, 10.0, "1,000 clients in one room, flat out"),
+            Scenario("p99_1k", 1000, 200, 1000, 2.0, 10.0, "1,000 publishes/s, 1,000 clients, 5 a room"),
+            Scenario("p99_5k", 5000, 200, 200, 2.0, 10.0, "5,000 clients, 25 a room, 200 publishes/s"),
+            Scenario("memory", 10000, 200, None, 0.0, 0.0, "10,000 idle connections", 150.0),
+        ]
+    return {s.name: s for s in items}
+
+
+@dataclass
+class StoreConfig:
+    seconds: float
+    concurrency: tuple[int, ...]
+    rooms: int = 200
+
+
+ALL_SCENARIOS = ("saturation", "one_room", "p99_1k", "p99_5k", "memory", "store")
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---- environment ------------------------------------------------------------------------------
+
+
+def ensure_node_deps() -> None:
+    stamp = NODE_DIR / "node_modules" / ".installed"
+    lock = NODE_DIR / "package-lock.json"
+    if stamp.exists() and stamp.stat().st_mtime >= lock.stat().st_mtime:
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        raise BenchError("npm not found: Node 18+ and npm are needed for the load generator")
+    log("installing the Node side (npm ci in bench/node)")
+    subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+        cwd=NODE_DIR,
+        check=True,
+        timeout=600,
+        stdout=subprocess.DEVNULL,
+    )
+    stamp.touch()
+
+
+def node_exe() -> str:
+    node = shutil.which("node")
+    if node is None:
+        raise BenchError("node not found: Node 18+ is needed")
+    return node
+
+
+class Redis:
+    def __init__(self, tmp: Path) -> None:
+        exe = shutil.which("redis-server") or "/usr/bin/redis-server"
+        if not Path(exe).exists():
+            raise BenchError("redis-server not found (make redis-server installs Debian's)")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.child = Child(
+            "redis",
+            [
+                exe,
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--save", "",
+                "--appendonly", "no",
+                "--dir", str(tmp),
+                "--logfile", str(tmp / "redis-server.log"),
+                # The publishers bound the subscribers' backlog themselves (--backlog-kb);
+                # Redis must not cut a subscriber that is briefly behind.
+                "--client-output-buffer-limit", "pubsub 0 0 0",
+                "--maxclients", "1000",
+            ],
+            log_dir=tmp,
+            stdin=False,
+        )
+        import redis
+
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                if redis.Redis(port=self.port, socket_connect_timeout=0.2).ping():
+                    return
+            time.sleep(0.05)
+        raise BenchError(f"redis-server did not start: {tail(tmp / 'redis-server.log')}")
+
+    @property
+    def pid(self) -> int:
+        return self.child.pid
+
+    def version(self) -> str:
+        import redis
+
+        with contextlib.suppress(Exception):
+            return str(redis.Redis(port=self.port).info("server")["redis_version"])
+        return "?"
+
+    def stop(self) -> None:
+        self.child.stop(5.0)
+
+
+class Postgres:
+    """Fresh databases on the local PostgreSQL (user postgres, trust), dropped afterwards."""
+
+    DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+    def __init__(self) -> None:
+        self.created: list[str] = []
+
+    @classmethod
+    def reachable(cls) -> str | None:
+        async def q() -> str:
+            import asyncpg
+
+            conn = await asyncpg.connect(cls.DSN, timeout=2)
+            try:
+                return str(await conn.fetchval("SHOW server_version"))
+            finally:
+                await conn.close()
+
+        try:
+            return asyncio.run(asyncio.wait_for(q(), 5))
+        except Exception:
+            return None
+
+    def _exec(self, sql: str) -> None:
+        async def q() -> None:
+            import asyncpg
+
+            conn = await asyncpg.connect(self.DSN, timeout=5)
+            try:
+                await conn.execute(sql)
+            finally:
+                await conn.close()
+
+        asyncio.run(asyncio.wait_for(q(), 30))
+
+    def create(self) -> str:
+        name = f"bench_{secrets.token_hex(6)}"
+        self._exec(f'CREATE DATABASE "{name}"')
+        self.created.append(name)
+        return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+
+    def drop(self, url: str) -> None:
+        name = url.rsplit("/", 1)[1]
+        try:
+            self._exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        except Exception as exc:
+            log(f"warning: could not drop database {name}: {exc}")
+        else:
+            with contextlib.suppress(ValueError):
+                self.created.remove(name)
+
+    def drop_all(self) -> None:
+        for name in list(self.created):
+            self.drop(f"x/{name}")
+
+
+# ---- servers and publishers -------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    kind: str  # ours | bare | node
+    child: Child
+    port: int
+    db_url: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.quick: bool = args.quick
+        self.tmp = Path(tempfile.mkdtemp(prefix="realtime-bench-"))
+        self.secret = secrets.token_urlsafe(48)
+        self.redis: Redis | None = None
+        self.pg = Postgres()
+        self.deadline = time.monotonic() + args.max_minutes * 60
+        self.node = node_exe()
+
+    # -- environment for ours --
+    def ours_env(self, db_url: str) -> dict[str, str]:
+        assert self.redis is not None
+        env = dict(os.environ)
+        env.update(
+            REALTIME_JWT_SECRET=self.secret,
+            REALTIME_REDIS_URL=self.redis.url,
+            REALTIME_DATABASE_URL=db_url,
+            REALTIME_MAX_CONNECTIONS_PER_USER="100000",
+            PYTHONDONTWRITEBYTECODE="1",
+        )
+        return env
+
+    def ours_db(self, label: str, db: str) -> str:
+        if db == "postgres":
+            return self.pg.create()
+        return f"sqlite+aiosqlite:///{self.tmp / (label + '.db')}"
+
+    def drop_db(self, url: str | None) -> None:
+        if url and url.startswith("postgresql"):
+            self.pg.drop(url)
+
+    def start_server(self, column: str, scenario: str) -> Server:
+        assert self.redis is not None
+        kind = column.split("_")[0]
+        port = free_port()
+        name = f"{scenario}-{column}-server"
+        if kind == "ours":
+            db = "postgres" if column == "ours_pg" or self.args.db == "postgres" else "sqlite"
+            db_url = self.ours_db(f"{scenario}-{column}", db)
+            env = self.ours_env(db_url)
+            child = Child(
+                name,
+                [PY, "-m", "realtime", "serve", "--port", str(port)],
+                log_dir=self.tmp,
+                env=env,
+                cwd=str(ROOT),
+                stdin=False,
+            )
+            server = Server(kind, child, port, db_url, env)
+            try:
+                wait_http(f"{server.url}/readyz", child, 60)
+            except BenchError:
+                self.stop_server(server)
+                raise
+            return server
+        if kind == "bare":
+            argv = [PY, "-m", "bench.bare_server", "--port", str(port), "--redis", self.redis.url]
+        else:
+            argv = [self.node, str(NODE_DIR / "server.js"), "--port", str(port), "--redis", self.redis.url]
+        child = Child(name, argv, log_dir=self.tmp, cwd=str(ROOT), stdin=False)
+        server = Server(kind, child, port)
+        try:
+            wait_http(f"{server.url}/healthz", child, 30)
+        except BenchError:
+            self.stop_server(server)
+            raise
+        return server
+
+    def stop_server(self, server: Server) -> None:
+        server.child.stop(10.0)
+        self.drop_db(server.db_url)
+
+    def start_publisher(self, server: Server, sc: Scenario, name: str) -> Child:
+        assert self.redis is not None and sc.rate is not None
+        duration = sc.warmup + sc.window + 30  # stopped by command after the window
+        common = ["--rooms", str(sc.rooms), "--rate", str(sc.rate), "--duration", str(duration)]
+        if server.kind == "ours":
+            conc = min(self.args.ours_concurrency, sc.rooms)
+            argv = [PY, "-m", "bench.publish_py", "--mode", "ours", *common,
+                    "--concurrency", str(conc), "--check", "--prefix", sc.name[:3]]
+            return Child(name, argv, log_dir=self.tmp, env=server.env, cwd=str(ROOT))
+        if server.kind == "bare":
+            conc = 16 if sc.rate == 0 else 64
+            argv = [PY, "-m", "bench.publish_py", "--mode", "bare", "--redis", self.redis.url,
+                    *common, "--concurrency", str(conc)]
+            return Child(name, argv, log_dir=self.tmp, cwd=str(ROOT))
+        argv = [self.node, str(NODE_DIR / "publish.js"), "--redis", self.redis.url, *common]
+        return Child(name, argv, log_dir=self.tmp, cwd=str(ROOT))
+
+    def start_loadgens(self, server: Server, sc: Scenario) -> list[Child]:
+        shards = max(1, math.ceil(sc.clients / SHARD))
+        per = math.ceil(sc.clients / shards)
+        inflight = max(1, INFLIGHT // shards)
+        env = dict(os.environ, BENCH_JWT_SECRET=self.secret)
+        gens = []
+        for i in range(shards):
+            n = min(per, sc.clients - i * per)
+            argv = [
+                self.node, str(NODE_DIR / "load.js"),
+                "--url", server.url,
+                "--mode", "ours" if server.kind == "ours" else "plain",
+                "--n", str(n), "--rooms", str(sc.rooms), "--offset", str(i * per),
+                "--inflight", str(inflight),
+                "--connect-timeout", str(int(sc.connect_timeout)),
+                "--max-seconds", str(int(sc.connect_timeout + sc.warmup + sc.window + 300)),
+            ]
+            gens.append(Child(f"{sc.name}-{server.kind}-load{i}", argv, log_dir=self.tmp, env=env, cwd=str(ROOT)))
+        for g in gens:
+            g.expect("ready", 20)
+        return gens
+
+    # -- one scenario on one server --
+    def run_one(self, sc: Scenario, column: str) -> dict[str, Any]:
+        res: dict[str, Any] = {"server": column}
+        server = self.start_server(column, sc.name)
+        gens: list[Child] = []
+        pub: Child | None = None
+        try:
+            time.sleep(0.5)
+            rss0 = rss_kb(server.child.pid)
+            gens = self.start_loadgens(server, sc)
+            for g in gens:
+                g.send("connect")
+            conns = [g.expect("connected", sc.connect_timeout + 15) for g in gens]
+            ok = sum(c["ok"] for c in conns)
+            span = max(c["endMs"] for c in conns) - min(c["startMs"] for c in conns)
+            errors: dict[str, int] = {}
+            for c in conns:
+                for k, v in c["errors"].items():
+                    errors[k] = errors.get(k, 0) + v
+            res.update(
+                clients=sc.clients,
+                connected=ok,
+                connectFailed=sum(c["failed"] for c in conns),
+                connectPending=sum(c.get("pending", 0) for c in conns),
+                connectErrors=errors,
+                connectSeconds=span / 1000,
+                connectRate=ok / (span / 1000) if span > 0 else None,
+            )
+            time.sleep(3.0 if sc.rate is None else 1.0)
+            rss1 = rss_kb(server.child.pid)
+            res.update(
+                rssBeforeKB=rss0,
+                rssAfterKB=rss1,
+                rssPerConnKB=(rss1 - rss0) / ok if ok else None,
+            )
+            log(
+                f"{sc.name}/{column}: {ok}/{sc.clients} connected in {span / 1000:.1f}s "
+                f"({res['connectRate'] or 0:.0f}/s), RSS {rss0 / 1024:.0f}->{rss1 / 1024:.0f} MB "
+                f"({res['rssPerConnKB'] or 0:.1f} KB/conn)"
+                + (f", errors {errors}" if errors else "")
+            )
+            if ok == 0:
+                raise BenchError(f"{sc.name}/{column}: no client connected ({errors})")
+            if sc.rate is None:
+                return res
+
+            pub = self.start_publisher(server, sc, f"{sc.name}-{column}-publisher")
+            pub.expect("ready", 60)
+            assert self.redis is not None
+            cpu = CpuWindow(
+                {
+                    "server": [server.child.pid],
+                    "loadgen": [g.pid for g in gens],
+                    "publisher": [pub.pid],
+                    "redis": [self.redis.pid],
+                }
+            )
+            pub.send("go")
+            time.sleep(sc.warmup)
+            for g in gens:
+                g.send("start")
+            for g in gens:
+                g.expect("started", 10)
+            cpu.start()
+            time.sleep(sc.window)
+            usage = cpu.stop()
+            for g in gens:
+                g.send("stop")
+            windows = [g.expect("window", 20) for g in gens]
+            pub.send("stop")
+            done = pub.expect("done", 90)
+            res.update(report.window_stats(windows, usage))
+            res["publisher"] = {k: v for k, v in done.items() if k not in ("event", "perRoom")}
+            # Everything published must arrive: wait (bounded) for the backlog to drain.
+            expected = expected_deliveries(done.get("perRoom", []), sc)
+            received, disconnects, order_errors = self.drain(gens, expected, 3.0 if sc.rate else 8.0)
+            res.update(
+                expectedDeliveries=expected,
+                receivedDeliveries=received,
+                undelivered=expected - received,
+                disconnects=disconnects,
+                orderErrors=order_errors,
+            )
+            d = res.get("deliveriesPerSec") or 0.0
+            log(
+                f"{sc.name}/{column}: {d:,.0f} deliveries/s, p50 {fmt_ms(res.get('p50Ms'))} "
+                f"p99 {fmt_ms(res.get('p99Ms'))}, server CPU {res['serverCpuPercent']:.0f}% "
+                f"({fmt_us(res.get('serverCpuUsPerDelivery'))}/delivery), publisher "
+                f"{done.get('rate', 0):,.0f} msg/s, machine {usage['machineBusyPercent']:.0f}% busy"
+                + (f", undelivered {expected - received}" if expected != received else "")
+                + (f", publish errors {done.get('errors')}" if done.get("errors") else "")
+            )
+            return res
+        finally:
+            for g in gens:
+                with contextlib.suppress(BenchError):
+                    g.send("exit")
+            for g in gens:
+                g.wait_exit(5.0)
+            if pub is not None:
+                pub.wait_exit(2.0)
+            self.stop_server(server)
+
+    def drain(self, gens: list[Child], expected: int, limit: float) -> tuple[int, int, int]:
+        deadline = time.monotonic() + limit
+        last = -1
+        stable_since = time.monotonic()
+        while True:
+            for g in gens:
+                g.send("total")
+            totals = [g.expect("total", 10) for g in gens]
+            received = sum(t["deliveries"] for t in totals)
+            disconnects = sum(t["disconnects"] for t in totals)
+            order_errors = sum(t.get("orderErrors", 0) for t in totals)
+            now = time.monotonic()
+            if received != last:
+                last, stable_since = received, now
+            if received >= expected or now > deadline or now - stable_since > 1.5:
+                return received, disconnects, order_errors
+            time.sleep(0.2)
+
+    # -- the store scenario (ours only, no server) --
+    def run_store(self, cfg: StoreConfig, databases: list[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for db in databases:
+            for conc in cfg.concurrency:
+                label = f"store-{db}-c{conc}"
+                url = self.ours_db(label, db)
+                try:
+                    env = self.ours_env(url)
+                    argv = [PY, "-m", "bench.publish_py", "--mode", "ours", "--rooms", str(cfg.rooms),
+                            "--rate", "0", "--duration", str(cfg.seconds), "--concurrency", str(conc),
+                            "--backlog-kb", "0", "--check", "--prefix", "s"]
+                    pub = Child(label, argv, log_dir=self.tmp, env=env, cwd=str(ROOT))
+                    try:
+                        pub.expect("ready", 60)
+                        assert self.redis is not None
+                        cpu = CpuWindow({"publisher": [pub.pid], "redis": [self.redis.pid]})
+                        cpu.start()
+                        pub.send("go")
+                        done = pub.expect("done", cfg.seconds + 90)
+                        usage = cpu.stop()
+                    finally:
+                        pub.wait_exit(5.0)
+                finally:
+                    self.drop_db(url)
+                entry = {
+                    "database": db,
+                    "concurrency": conc,
+                    "stored": done["sent"],
+                    "seconds": done["seconds"],
+                    "storedPerSec": done["rate"],
+                    "errors": done["errors"],
+                    "errorSamples": done.get("errorSamples", []),
+                    "gapFree": done.get("gapFree"),
+                    "publisherCpuPercent": usage["cpuPercent"]["publisher"],
+                    "machineBusyPercent": usage["machineBusyPercent"],
+                }
+                out[f"{db}_c{conc}"] = entry
+                gap = (done.get("gapFree") or {}).get("ok")
+                log(
+                    f"store/{db} c={conc}: {done['rate']:,.0f} stored msgs/s, gap-free {gap}, "
+                    f"publisher CPU {entry['publisherCpuPercent']:.0f}%"
+                    + (f", errors {done['errors']}" if done["errors"] else "")
+                )
+        return out
+
+
+def expected_deliveries(per_room: list[int], sc: Scenario) -> int:
+    sizes = [0] * sc.rooms
+    for i in range(sc.clients):
+        sizes[i % sc.rooms] += 1
+    return sum(c * s for c, s in zip(per_room, sizes, strict=False))
+
+
+def fmt_ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f} ms"
+
+
+def fmt_us(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1f} us"
+
+
+# ---- machine ----------------------------------------------------------------------------------
+
+
+def machine(redis_version: str, pg_version: str | None) -> dict[str, Any]:
+    model = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem_kb = 0
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_kb = int(line.split()[1])
+    osname = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                osname = line.split("=", 1)[1].strip('"')
+
+    def version(cmd: list[str]) -> str:
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=10).stdout.strip()
+        except Exception:
+            return "?"
+
+    def pkg(name: str) -> str:
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as v
+
+        try:
+            return v(name)
+        except PackageNotFoundError:
+            return "?"
+
+    def npm_pkg(name: str) -> str:
+        with contextlib.suppress(Exception):
+            return str(json.loads((NODE_DIR / "node_modules" / name / "package.json").read_text())["version"])
+        return "?"
+
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "ramGB": round(mem_kb / 1024 / 1024, 1),
+        "kernel": platform.release(),
+        "os": osname,
+        "python": platform.python_version(),
+        "node": version(["node", "--version"]),
+        "redis": redis_version,
+        "postgres": pg_version,
+        "python-socketio": pkg("python-socketio"),
+        "python-engineio": pkg("python-engineio"),
+        "aiohttp": pkg("aiohttp"),
+        "socket.io": npm_pkg("socket.io"),
+        "socket.io-client": npm_pkg("socket.io-client"),
+        "@socket.io/redis-adapter": npm_pkg("@socket.io/redis-adapter"),
+        "@socket.io/redis-emitter": npm_pkg("@socket.io/redis-emitter"),
+        "git": version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+        + (" (dirty)" if version(["git", "-C", str(ROOT), "status", "--porcelain", "realtime"]) else ""),
+    }
+
+
+# ---- main -------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="small N, short windows (~2 minutes)")
+    p.add_argument("--only", default=",".join(SERVERS), help="servers: ours,bare,node")
+    p.add_argument(
+        "--scenarios", default=",".join(ALL_SCENARIOS), help="comma-separated: " + ",".join(ALL_SCENARIOS)
+    )
+    p.add_argument(
+        "--db",
+        choices=("sqlite", "postgres", "both"),
+        default="sqlite",
+        help="ours' database for the fan-out scenarios (both: an extra column ours_pg); "
+        "the store scenario always runs SQLite, and PostgreSQL when reachable",
+    )
+    p.add_argument("--ours-concurrency", type=int, default=64, help="outstanding Tracker calls")
+    p.add_argument("--max-minutes", type=float, default=20.0, help="hard bound on the whole run")
+    p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, SQLite files)")
+    md = p.add_mutually_exclusive_group()
+    md.add_argument("--write-md", action="store_true", help="always rewrite BENCHMARKS.md")
+    md.add_argument("--no-md", action="store_true", help="never rewrite BENCHMARKS.md")
+    args = p.parse_args(argv)
+    args.servers = [s.strip() for s in args.only.split(",") if s.strip()]
+    bad = set(args.servers) - set(SERVERS)
+    if bad:
+        p.error(f"--only: unknown {sorted(bad)}")
+    args.scenario_names = [s.strip() for s in args.scenarios.split(",") if s.strip()]
+    bad = set(args.scenario_names) - set(ALL_SCENARIOS)
+    if bad:
+        p.error(f"--scenarios: unknown {sorted(bad)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    nofile = raise_nofile()
+    ensure_node_deps()
+    bench = Bench(args)
+    columns = []
+    for s in args.servers:
+        if s == "ours" and args.db == "both":
+            columns += ["ours", "ours_pg"]
+        else:
+            columns.append(s)
+    pg_version = Postgres.reachable()
+    if args.db in ("postgres", "both") and pg_version is None:
+        log("error: --db postgres but PostgreSQL on 127.0.0.1:5432 is not reachable")
+        return 2
+    all_sc = scenarios(args.quick)
+    results: dict[str, Any] = {
+        "started": stamp,
+        "quick": args.quick,
+        "args": {k: v for k, v in vars(args).items() if k not in ("servers", "scenario_names")},
+        "columns": columns,
+        "scenarios": {},
+        "failures": [],
+    }
+    rc = 0
+    try:
+        bench.redis = Redis(bench.tmp)
+        results["machine"] = machine(bench.redis.version(), pg_version)
+        results["machine"]["nofile"] = nofile
+        log(f"private redis on :{bench.redis.port}; temp dir {bench.tmp}")
+        for name in args.scenario_names:
+            if name == "store":
+                continue
+            sc = all_sc[name]
+            entry: dict[str, Any] = {"config": asdict(sc), "servers": {}}
+            results["scenarios"][name] = entry
+            for column in columns:
+                if time.monotonic() > bench.deadline:
+                    results["failures"].append(f"{name}/{column}: skipped, --max-minutes reached")
+                    continue
+                try:
+                    entry["servers"][column] = bench.run_one(sc, column)
+                except BenchError as exc:
+                    log(f"FAILED {name}/{column}: {exc}")
+                    results["failures"].append(f"{name}/{column}: {exc}")
+                    rc = 1
+        if "store" in args.scenario_names and "ours" in args.servers:
+            cfg = StoreConfig(seconds=2.0 if args.quick else 8.0, concurrency=(1, 64))
+            dbs = ["sqlite"] + (["postgres"] if pg_version else [])
+            if pg_version is None:
+                results["failures"].append("store/postgres: skipped, PostgreSQL not reachable")
+            if time.monotonic() > bench.deadline:
+                results["failures"].append("store: skipped, --max-minutes reached")
+            else:
+                try:
+                    results["store"] = {"config": asdict(cfg), **bench.run_store(cfg, dbs)}
+                except BenchError as exc:
+                    log(f"FAILED store: {exc}")
+                    results["failures"].append(f"store: {exc}")
+                    rc = 1
+    except KeyboardInterrupt:
+        results["failures"].append("interrupted")
+        rc = 130
+    except BenchError as exc:
+        log(f"FAILED: {exc}")
+        results["failures"].append(str(exc))
+        rc = 1
+    finally:
+        stop_all()
+        bench.pg.drop_all()
+        if args.keep or rc:
+            log(f"logs kept in {bench.tmp}")
+        else:
+            shutil.rmtree(bench.tmp, ignore_errors=True)
+    results["seconds"] = round(time.monotonic() - started, 1)
+    results["table"] = report.table_rows(results)
+    text = report.render_table(results)
+    print(text)
+    for f in results["failures"]:
+        print(f"! {f}")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{stamp}{'-quick' if args.quick else ''}.json"
+    tmp_path = path.with_suffix(".json.tmp")
+    tmp_path.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    tmp_path.replace(path)
+    print(f"results: {path.relative_to(ROOT)}  ({results['seconds']:.0f} s)")
+    full = not args.quick and args.servers == list(SERVERS) and set(args.scenario_names) == set(ALL_SCENARIOS)
+    if args.write_md or (full and not args.no_md):
+        (ROOT / "BENCHMARKS.md").write_text(report.markdown(results, path.relative_to(ROOT)))
+        print("BENCHMARKS.md updated")
+    return rc
