@@ -437,7 +437,11 @@ class Bench:
             res["publisher"] = {k: v for k, v in done.items() if k not in ("event", "perRoom")}
             # Everything published must arrive: wait (bounded) for the backlog to drain.
             expected = expected_deliveries(done.get("perRoom", []), sc)
-            received, disconnects, order_errors = self.drain(gens, expected, 3.0 if sc.rate else 8.0)
+            t_drain = time.monotonic()
+            limit = 3.0 if sc.rate else (3.0 if self.quick else 6.0)
+            received, disconnects, order_errors = self.drain(gens, expected, limit)
+            if self.args.verbose:
+                log(f"{sc.name}/{column}: drain {time.monotonic() - t_drain:.1f}s")
             res.update(
                 expectedDeliveries=expected,
                 receivedDeliveries=received,
@@ -456,6 +460,7 @@ class Bench:
             )
             return res
         finally:
+            t_end = time.monotonic()
             for g in gens:
                 with contextlib.suppress(BenchError):
                     g.send("exit")
@@ -463,7 +468,10 @@ class Bench:
                 g.wait_exit(5.0)
             if pub is not None:
                 pub.wait_exit(2.0)
+            t_mid = time.monotonic()
             self.stop_server(server)
+            if self.args.verbose:
+                log(f"{sc.name}/{column}: teardown clients {t_mid - t_end:.1f}s, server {time.monotonic() - t_mid:.1f}s")
 
     def drain(self, gens: list[Child], expected: int, limit: float) -> tuple[int, int, int]:
         deadline = time.monotonic() + limit
@@ -627,6 +635,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--ours-concurrency", type=int, default=64, help="outstanding Tracker calls")
     p.add_argument("--max-minutes", type=float, default=20.0, help="hard bound on the whole run")
+    p.add_argument("-v", "--verbose", action="store_true", help="log step timings")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, SQLite files)")
     md = p.add_mutually_exclusive_group()
     md.add_argument("--write-md", action="store_true", help="always rewrite BENCHMARKS.md")

@@ -12,7 +12,7 @@ from typing import Any
 import socketio
 from aiohttp import web
 
-from . import api
+from . import api, wire
 from .auth import Auth
 from .broadcast import Broadcast, LocalBroadcast
 from .config import ConfigError, Settings
@@ -80,6 +80,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         engineio_logger=False,
     )
     sio.attach(app)
+    wire.install(sio)
     fanout = Fanout(SocketIOEmitter(sio), ledger, metrics)
     gateway = Gateway(
         sio,

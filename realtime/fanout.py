@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from .jobs import parse_iso
 from .ledger import Ledger, Replay
 from .metrics import Metrics
+from .wire import FastEmitter
 
 log = logging.getLogger(__name__)
 
@@ -38,26 +39,24 @@ def room_of(user_id: str) -> str:
 
 
 class Emitter(Protocol):
-    """Puts one event on the wire: to a whole room on this node, or to one connection."""
+    """Puts one event on the wire to some connections of this node, in call order."""
 
-    async def emit(
-        self, event: str, data: Any, *, room: str, skip_sid: list[str] | None = None
-    ) -> None: ...
+    async def emit_to(self, event: str, data: Any, sids: Iterable[str]) -> None: ...
 
     async def enter_room(self, sid: str, room: str) -> None: ...
 
 
 class SocketIOEmitter:
-    """Node-local sends through python-socketio; `ignore_queue` keeps them off Redis, since
-    every node delivers from its own subscription."""
+    """Node-local sends: framed once for all WebSocket connections (wire.FastEmitter), through
+    python-socketio for the others, never through Redis (every node delivers from its own
+    subscription)."""
 
     def __init__(self, sio: Any) -> None:
         self.sio = sio
+        self.fast = FastEmitter(sio)
 
-    async def emit(
-        self, event: str, data: Any, *, room: str, skip_sid: list[str] | None = None
-    ) -> None:
-        await self.sio.emit(event, data, room=room, skip_sid=skip_sid, ignore_queue=True)
+    async def emit_to(self, event: str, data: Any, sids: Iterable[str]) -> None:
+        await self.fast.emit_to(event, data, sids)
 
     async def enter_room(self, sid: str, room: str) -> None:
         await self.sio.enter_room(sid, room)
@@ -131,12 +130,13 @@ class Fanout:
             self.channels.pop(ch.user_id, None)
 
     async def _send_replay(self, sid: str, ch: UserChannel, replay: Replay) -> None:
+        one = (sid,)
         if replay.snapshot is not None:
-            await self.emitter.emit("snapshot", replay.snapshot, room=sid)
+            await self.emitter.emit_to("snapshot", replay.snapshot, one)
         for m in replay.messages:
-            await self.emitter.emit(m["type"], m, room=sid)
+            await self.emitter.emit_to(m["type"], m, one)
         self.metrics.replayed.inc(len(replay.messages))
-        await self.emitter.emit("replay_complete", replay.complete, room=sid)
+        await self.emitter.emit_to("replay_complete", replay.complete, one)
         to_seq = int(replay.complete["toSeq"])
         epoch = str(replay.complete["epoch"])
         others = [s for s in ch.sids if s != sid]
@@ -186,9 +186,9 @@ class Fanout:
         seq = int(m["seq"])
         if seq <= ch.cursor and skip is None:
             return
-        await self.emitter.emit(m["type"], m, room=ch.room, skip_sid=skip)
-        receivers = len(ch.sids) - (len(skip) if skip else 0)
-        self.metrics.sent.inc(receivers)
+        targets = [s for s in ch.sids if s not in skip] if skip else ch.sids
+        await self.emitter.emit_to(m["type"], m, targets)
+        self.metrics.sent.inc(len(targets))
         stored_at = parse_iso(m.get("ts"))
         if stored_at is not None:
             self.metrics.latency.observe(max(time.time() - stored_at, 0.0))
