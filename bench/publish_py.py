@@ -3,6 +3,7 @@
 
     python -m bench.publish_py --mode ours|bare [--redis URL] --rooms U --rate R (0 = flat out)
                                --duration S [--max M] [--concurrency C] [--check]
+                               [--clients N --delivered-keys K1,K2 --max-outstanding D]
 
 Round-robin over the U rooms `user:u<k>`; every message carries its wall-clock send time in ms:
 ours as `message` of a `progress_update` (a new job per message, progress 50), bare as
@@ -50,46 +51,59 @@ def stdin_commands(loop: asyncio.AbstractEventLoop, go: asyncio.Event, stop: asy
     threading.Thread(target=read, daemon=True).start()
 
 
-class Backlog:
-    """Flat out, but no further ahead of the servers than `limit` bytes: waits while the Redis
-    output buffers of the pub/sub subscribers (the servers) hold more than that. Without it a
-    flat-out publisher burns CPU the server under test needs (two cores for everything) and
-    Redis buffers grow without bound; with it the server always has a backlog to work on."""
+class Outstanding:
+    """Flat out, but at most `limit` deliveries ahead of the clients: the load generators keep
+    their delivery counts in Redis (`keys`), and the publisher waits while what it has sent,
+    times the size of each message's room, exceeds what they have received by more than
+    `limit`. The server always has work queued, the queue (and the latency) stays bounded,
+    and the publisher burns no CPU the server needs (two cores for everything)."""
 
-    def __init__(self, url: str | None, limit_kb: int) -> None:
+    def __init__(
+        self, url: str | None, keys: list[str], room_sizes: list[int], limit: int
+    ) -> None:
         from redis import asyncio as aioredis
 
-        self.limit = limit_kb * 1024
-        self.redis = aioredis.Redis.from_url(url) if url and limit_kb > 0 else None
+        self.keys = keys
+        self.sizes = room_sizes
+        self.limit = limit
+        self.redis = aioredis.Redis.from_url(url) if url and keys and limit > 0 else None
         self.lock = asyncio.Lock()
-        self.checked = 0.0
+        self.sent = 0  # deliveries the messages sent so far will make
+        self.received = 0
         self.pauses = 0
         self.paused_seconds = 0.0
 
-    async def _over(self) -> bool:
+    def count(self, room: int) -> None:
+        self.sent += self.sizes[room] if self.sizes else 1
+
+    async def _read(self) -> None:
         assert self.redis is not None
-        clients = await self.redis.client_list(_type="pubsub")
-        return sum(int(c.get("omem", 0)) for c in clients) > self.limit
+        vals = await self.redis.mget(self.keys)
+        self.received = sum(int(v) for v in vals if v is not None)
 
     async def wait(self, stop: asyncio.Event) -> None:
-        if self.redis is None or time.monotonic() - self.checked < 0.005:
+        if self.redis is None or self.sent - self.received <= self.limit:
             return
         async with self.lock:
-            if time.monotonic() - self.checked < 0.005:
-                return
             t0 = time.monotonic()
-            if await self._over():
+            paused = False
+            for _ in range(30_000):  # bounded: at most ~60 s
+                await self._read()
+                if stop.is_set() or self.sent - self.received <= self.limit:
+                    break
+                paused = True
+                await asyncio.sleep(0.002)
+            if paused:
                 self.pauses += 1
-                for _ in range(30_000):  # bounded: at most ~60 s
-                    await asyncio.sleep(0.002)
-                    if stop.is_set() or not await self._over():
-                        break
                 self.paused_seconds += time.monotonic() - t0
-            self.checked = time.monotonic()
 
     async def close(self) -> None:
         if self.redis is not None:
             await self.redis.aclose()
+
+
+def room_sizes(clients: int, rooms: int) -> list[int]:
+    return [clients // rooms + (1 if k < clients % rooms else 0) for k in range(rooms)] if clients else []
 
 
 async def drive(
@@ -100,7 +114,7 @@ async def drive(
     max_messages: int,
     concurrency: int,
     stop: asyncio.Event,
-    backlog: Backlog,
+    backlog: Outstanding,
 ) -> tuple[int, float, Counter[str], list[str]]:
     """Call send(i) for i = 0, 1, ...: at `rate` a second (0: as fast as `concurrency`
     outstanding calls and the servers' backlog allow) until `duration`, `max_messages` or
@@ -169,13 +183,14 @@ async def run_ours(args: argparse.Namespace, go: asyncio.Event, stop: asyncio.Ev
 
     seqs: dict[str, list[int]] = {}
     per_room = [0] * args.rooms
-    backlog = Backlog(os.environ.get("REALTIME_REDIS_URL"), args.backlog_kb if args.rate <= 0 else 0)
+    backlog = outstanding(args, os.environ.get("REALTIME_REDIS_URL"))
     async with Tracker.from_env() as tracker:
         out({"event": "ready"})
         await go.wait()
 
         async def send(i: int) -> None:
             k = i % args.rooms
+            backlog.count(k)
             user = f"u{k}"
             sent_at = time.time() * 1000.0
             seq = await tracker.update_progress(
@@ -247,7 +262,7 @@ async def run_bare(args: argparse.Namespace, go: asyncio.Event, stop: asyncio.Ev
 
     mgr = socketio.AsyncRedisManager(args.redis, write_only=True)
     per_room = [0] * args.rooms
-    backlog = Backlog(args.redis, args.backlog_kb if args.rate <= 0 else 0)
+    backlog = outstanding(args, args.redis)
     # write_only managers connect lazily: make the connection before the clock starts.
     await mgr.emit("warmup", {}, room="bench:none")
     out({"event": "ready"})
@@ -255,6 +270,7 @@ async def run_bare(args: argparse.Namespace, go: asyncio.Event, stop: asyncio.Ev
 
     async def send(i: int) -> None:
         k = i % args.rooms
+        backlog.count(k)
         await mgr.emit(
             "progress_update",
             {
@@ -297,6 +313,12 @@ async def run_bare(args: argparse.Namespace, go: asyncio.Event, stop: asyncio.Ev
     )
 
 
+def outstanding(args: argparse.Namespace, url: str | None) -> Outstanding:
+    keys = [k for k in (args.delivered_keys or "").split(",") if k]
+    limit = args.max_outstanding if args.rate <= 0 else 0
+    return Outstanding(url, keys, room_sizes(args.clients, args.rooms), limit)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench.publish_py")
     p.add_argument("--mode", choices=("ours", "bare"), required=True)
@@ -307,11 +329,13 @@ def main() -> None:
     p.add_argument("--max", type=int, default=10_000_000)
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--prefix", default="b", help="ours: job id prefix")
+    p.add_argument("--clients", type=int, default=0, help="clients over the rooms (room sizes)")
+    p.add_argument("--delivered-keys", default="", help="Redis keys with the clients' counts")
     p.add_argument(
-        "--backlog-kb",
+        "--max-outstanding",
         type=int,
-        default=1024,
-        help="flat out: pause while the subscribers' Redis output buffers exceed this (0: never)",
+        default=20_000,
+        help="flat out: at most this many deliveries ahead of the clients (0: no bound)",
     )
     p.add_argument("--check", action="store_true", help="ours: gap-free check at the end")
     args = p.parse_args()

@@ -43,7 +43,7 @@ def window_stats(windows: list[dict[str, Any]], usage: dict[str, Any]) -> dict[s
     maxes = [w["maxMs"] for w in windows if w.get("maxMs") is not None]
     cpu = usage["cpuSeconds"]
     pcts = usage["cpuPercent"]
-    return {
+    res = {
         "deliveries": deliveries,
         "windowSeconds": seconds,
         "deliveriesPerSec": deliveries / seconds if seconds else None,
@@ -53,6 +53,7 @@ def window_stats(windows: list[dict[str, Any]], usage: dict[str, Any]) -> dict[s
         "p999Ms": pct[0.999],
         "maxMs": max(maxes) if maxes else None,
         "negativeLatencies": sum(int(w.get("late", 0)) for w in windows),
+        "perServerCore": None,
         "serverCpuPercent": pcts["server"],
         # The CPU window (read here) and the counting window (in the load generators, which
         # read their commands a little late when busy) differ by a few ms: normalise by rate.
@@ -65,6 +66,9 @@ def window_stats(windows: list[dict[str, Any]], usage: dict[str, Any]) -> dict[s
         "machineBusyPercent": usage["machineBusyPercent"],
         "cpuWindowSeconds": usage["wallSeconds"],
     }
+    if res["serverCpuUsPerDelivery"]:
+        res["perServerCore"] = 1e6 / res["serverCpuUsPerDelivery"]
+    return res
 
 
 # ---- the table --------------------------------------------------------------------------------
@@ -124,11 +128,16 @@ def rows_for(results: dict[str, Any]) -> list[Row]:
     return [
         Row("saturation", "deliveriesPerSec", f"saturation ({sat}): deliveries/s", "rate", "higher", ">= node", _ge_node),
         Row("saturation", "serverCpuUsPerDelivery", "saturation: server CPU per delivery", "us", "lower"),
+        Row("saturation", "perServerCore", "saturation: deliveries per server CPU-second (1 / CPU per delivery)", "rate", "higher", ">= node", _ge_node),
         Row("saturation", "serverCpuPercent", "saturation: server CPU", "pct"),
+        Row("saturation", "loadgenCpuPercent", "saturation: load generator CPU", "pct"),
         Row("saturation", "publisher.rate", "saturation: publisher msgs/s achieved", "rate"),
         Row("saturation", "machineBusyPercent", "saturation: machine CPU busy (2 cores = 100 %)", "pct"),
         Row("one_room", "deliveriesPerSec", f"one room of {one}: deliveries/s", "rate", "higher", ">= node", _ge_node),
         Row("one_room", "serverCpuUsPerDelivery", "one room: server CPU per delivery", "us", "lower"),
+        Row("one_room", "perServerCore", "one room: deliveries per server CPU-second", "rate", "higher", ">= node", _ge_node),
+        Row("one_room", "serverCpuPercent", "one room: server CPU", "pct"),
+        Row("one_room", "loadgenCpuPercent", "one room: load generator CPU", "pct"),
         Row("one_room", "publisher.rate", "one room: publisher msgs/s achieved", "rate"),
         Row("p99_1k", "p50Ms", f"p50 publish-to-client ({p1})", "ms", "lower"),
         Row("p99_1k", "p99Ms", f"p99 publish-to-client ({p1})", "ms", "lower", "<= 5 ms", _le(5.0)),

@@ -56,7 +56,7 @@ class Scenario:
     name: str
     clients: int
     rooms: int
-    rate: float | None  # publishes/s; 0: flat out (backlog-bounded); None: idle
+    rate: float | None  # publishes/s; 0: flat out (bounded by --max-outstanding); None: idle
     warmup: float
     window: float
     about: str
@@ -143,8 +143,8 @@ class Redis:
                 "--appendonly", "no",
                 "--dir", str(tmp),
                 "--logfile", str(tmp / "redis-server.log"),
-                # The publishers bound the subscribers' backlog themselves (--backlog-kb);
-                # Redis must not cut a subscriber that is briefly behind.
+                # Flat-out publishers bound the backlog themselves (--max-outstanding); Redis
+                # must not cut a subscriber that is briefly behind.
                 "--client-output-buffer-limit", "pubsub 0 0 0",
                 "--maxclients", "1000",
             ],
@@ -259,6 +259,7 @@ class Bench:
         self.pg = Postgres()
         self.deadline = time.monotonic() + args.max_minutes * 60
         self.node = node_exe()
+        self.report_keys: list[str] = []
 
     # -- environment for ours --
     def ours_env(self, db_url: str) -> dict[str, str]:
@@ -326,7 +327,9 @@ class Bench:
     def start_publisher(self, server: Server, sc: Scenario, name: str) -> Child:
         assert self.redis is not None and sc.rate is not None
         duration = sc.warmup + sc.window + 30  # stopped by command after the window
-        common = ["--rooms", str(sc.rooms), "--rate", str(sc.rate), "--duration", str(duration)]
+        common = ["--rooms", str(sc.rooms), "--rate", str(sc.rate), "--duration", str(duration),
+                  "--clients", str(sc.clients), "--delivered-keys", ",".join(self.report_keys),
+                  "--max-outstanding", str(self.args.max_outstanding)]
         if server.kind == "ours":
             conc = min(self.args.ours_concurrency, sc.rooms)
             argv = [PY, "-m", "bench.publish_py", "--mode", "ours", *common,
@@ -344,8 +347,11 @@ class Bench:
         shards = max(1, math.ceil(sc.clients / SHARD))
         per = math.ceil(sc.clients / shards)
         inflight = max(1, INFLIGHT // shards)
+        assert self.redis is not None
         env = dict(os.environ, BENCH_JWT_SECRET=self.secret)
         gens = []
+        run_id = secrets.token_hex(4)
+        self.report_keys = [f"bench:delivered:{run_id}:{i}" for i in range(shards)]
         for i in range(shards):
             n = min(per, sc.clients - i * per)
             argv = [
@@ -354,6 +360,7 @@ class Bench:
                 "--mode", "ours" if server.kind == "ours" else "plain",
                 "--n", str(n), "--rooms", str(sc.rooms), "--offset", str(i * per),
                 "--inflight", str(inflight),
+                "--redis", self.redis.url, "--report-key", self.report_keys[i],
                 "--connect-timeout", str(int(sc.connect_timeout)),
                 "--max-seconds", str(int(sc.connect_timeout + sc.warmup + sc.window + 300)),
             ]
@@ -502,7 +509,7 @@ class Bench:
                     env = self.ours_env(url)
                     argv = [PY, "-m", "bench.publish_py", "--mode", "ours", "--rooms", str(cfg.rooms),
                             "--rate", "0", "--duration", str(cfg.seconds), "--concurrency", str(conc),
-                            "--backlog-kb", "0", "--check", "--prefix", "s"]
+                            "--max-outstanding", "0", "--check", "--prefix", "s"]
                     pub = Child(label, argv, log_dir=self.tmp, env=env, cwd=str(ROOT))
                     try:
                         pub.expect("ready", 60)
@@ -632,6 +639,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default="sqlite",
         help="ours' database for the fan-out scenarios (both: an extra column ours_pg); "
         "the store scenario always runs SQLite, and PostgreSQL when reachable",
+    )
+    p.add_argument(
+        "--max-outstanding",
+        type=int,
+        default=20_000,
+        help="flat-out publishers stay at most this many deliveries ahead of the clients",
     )
     p.add_argument("--ours-concurrency", type=int, default=64, help="outstanding Tracker calls")
     p.add_argument("--max-minutes", type=float, default=20.0, help="hard bound on the whole run")

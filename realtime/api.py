@@ -119,7 +119,8 @@ def same_user(request: web.Request, who: Identity) -> str:
     return user_id
 
 
-async def body(request: web.Request, schema: Schema) -> dict[str, Any]:
+async def body(request: web.Request, schema: Schema, what: str = "request body") -> dict[str, Any]:
+    """The JSON object in the request, validated by `schema`; Invalid (400) otherwise."""
     try:
         raw = await request.json()
     except Exception:
@@ -129,7 +130,7 @@ async def body(request: web.Request, schema: Schema) -> dict[str, Any]:
     try:
         loaded: dict[str, Any] = schema.load(raw)
     except ValidationError as exc:
-        raise Invalid("invalid request body", exc.messages) from None  # type: ignore[arg-type]
+        raise Invalid(f"invalid {what}", exc.messages) from None  # type: ignore[arg-type]
     return loaded
 
 
@@ -222,16 +223,7 @@ async def publish(request: web.Request) -> web.Response:
     given = request.headers.get("X-API-Key", "")
     if not hmac.compare_digest(given.encode(), key.encode()):
         raise DomainErrorHTTP(401, "unauthorized", "missing or wrong X-API-Key")
-    try:
-        raw = await request.json()
-    except Exception:
-        raise Invalid("the body must be JSON", {"_body": ["not valid JSON"]}) from None
-    if not isinstance(raw, dict):
-        raise Invalid("the body must be a JSON object", {"_body": ["not an object"]})
-    try:
-        data = PublishBody().load(raw)
-    except ValidationError as exc:
-        raise Invalid("invalid message", exc.messages) from None  # type: ignore[arg-type]
+    data = await body(request, PublishBody(), "message")
     stored = await request.app[LEDGER].publish(
         data["userId"],
         validated(data["message"]),

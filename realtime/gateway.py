@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError
 from socketio.exceptions import ConnectionRefusedError as Refused
 
 from .auth import Auth, TokenError
@@ -84,6 +84,8 @@ class Gateway:
         self.metrics = metrics
         self.state = state
         self.sessions: dict[str, Session] = {}
+        self._ack_schema = AckBody()
+        self._resume_schema = ResumeBody()
         sio.on("connect", self.on_connect)
         sio.on("disconnect", self.on_disconnect)
         sio.on("ack", self.on_ack)
@@ -161,34 +163,35 @@ class Gateway:
         except Exception:  # best effort: the socket may already be gone
             log.debug("could not release the pending poll of %s", sid)
 
-    def _session(self, sid: str) -> Session | None:
-        return self.sessions.get(sid)
-
-    async def on_ack(self, sid: str, data: Any = None) -> dict[str, Any] | None:
-        session = self._session(sid)
+    def _admit(
+        self, sid: str, data: Any, schema: Schema, usage: str
+    ) -> tuple[Session, dict[str, Any]] | dict[str, Any]:
+        """The session and the validated body of a client event, or the error to answer."""
+        session = self.sessions.get(sid)
         if session is None:
             return _error("unauthorized", "not connected")
         if not session.bucket.take():
             return _error("rate_limited", "too many client events; slow down")
         try:
-            body = AckBody().load(data if isinstance(data, dict) else {})
+            body: dict[str, Any] = schema.load(data if isinstance(data, dict) else {})
         except ValidationError as exc:
-            return {**_error("invalid", "ack needs {seq: integer >= 0}"), "fields": exc.messages}
+            return {**_error("invalid", usage), "fields": exc.messages}
+        return session, body
+
+    async def on_ack(self, sid: str, data: Any = None) -> dict[str, Any] | None:
+        admitted = self._admit(sid, data, self._ack_schema, "ack needs {seq: integer >= 0}")
+        if isinstance(admitted, dict):
+            return admitted
+        session, body = admitted
         await self.ledger.ack(session.user_id, body["seq"])
         return None
 
     async def on_resume(self, sid: str, data: Any = None) -> dict[str, Any] | None:
-        session = self._session(sid)
-        if session is None:
-            return _error("unauthorized", "not connected")
-        if not session.bucket.take():
-            return _error("rate_limited", "too many client events; slow down")
-        try:
-            body = ResumeBody().load(data if isinstance(data, dict) else {})
-        except ValidationError as exc:
-            return {
-                **_error("invalid", "resume needs {lastSeq: integer >= 0, epoch: string}"),
-                "fields": exc.messages,
-            }
+        admitted = self._admit(
+            sid, data, self._resume_schema, "resume needs {lastSeq: integer >= 0, epoch: string}"
+        )
+        if isinstance(admitted, dict):
+            return admitted
+        session, body = admitted
         await self.fanout.resume(sid, session.user_id, body["lastSeq"], body["epoch"])
         return None

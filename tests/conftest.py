@@ -89,6 +89,17 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Any) -> AsyncIterator
             yield url
 
 
+async def stored_seqs(engine: Any, user_id: str) -> list[int]:
+    """Every seq stored for `user_id`, ascending."""
+    from sqlalchemy import select
+
+    from realtime.db import messages
+
+    async with engine.connect() as conn:
+        q = select(messages.c.seq).where(messages.c.user_id == user_id).order_by(messages.c.seq)
+        return [int(s) for s in (await conn.execute(q)).scalars().all()]
+
+
 def make_settings(url: str, **kw: Any) -> Settings:
     base = Settings(
         database_url=url,

@@ -3,6 +3,7 @@
 //
 //   node load.js --url http://127.0.0.1:P --mode ours|plain --n N --rooms U [--offset K]
 //                [--inflight 100] [--connect-timeout 120] [--max-seconds 900]
+//                [--redis URL --report-key KEY]
 //
 // Client i (global index offset + 0..n-1) is user `u<i % U>`: `auth: {token}` (mode ours: an
 // HS256 JWT signed with $BENCH_JWT_SECRET) or `auth: {user}` (mode plain).
@@ -14,6 +15,8 @@
 //   stop    -> {"event":"window", deliveries, seconds, rate, hist, maxMs, minMs, late, orderErrors}
 //   total   -> {"event":"total", deliveries, disconnects}
 //   exit    -> closes every socket, {"event":"bye"}, exits
+// With --redis and --report-key it keeps KEY in Redis set to its delivery count (every 5 ms),
+// which flat-out publishers read to stay a bounded number of deliveries ahead of the clients.
 // It exits by itself when stdin closes or after --max-seconds.
 "use strict";
 
@@ -36,6 +39,8 @@ const inflight = Math.max(1, Number(arg("inflight", "100")));
 const connectTimeout = Number(arg("connect-timeout", "120")) * 1000;
 const maxSeconds = Number(arg("max-seconds", "900"));
 const secret = process.env.BENCH_JWT_SECRET || "";
+const redisUrl = arg("redis", "");
+const reportKey = arg("report-key", "");
 
 const nowMs = () => performance.timeOrigin + performance.now();
 const out = (obj) => process.stdout.write(JSON.stringify(obj) + "\n");
@@ -182,6 +187,10 @@ function windowReport() {
 }
 
 function shutdown(code) {
+  if (reporter) {
+    clearInterval(reporter);
+    reporter.client.disconnect().catch(() => {});
+  }
   for (const s of sockets) {
     try {
       s.close();
@@ -191,6 +200,33 @@ function shutdown(code) {
   }
   out({ event: "bye" });
   setTimeout(() => process.exit(code), 50);
+}
+
+let reporter = null;
+async function startReporting() {
+  if (!redisUrl || !reportKey) return;
+  const { createClient } = require("redis");
+  const client = createClient({ url: redisUrl });
+  client.on("error", () => {});
+  await client.connect();
+  await client.set(reportKey, "0", { EX: 3600 });
+  let reported = 0;
+  let busy = false;
+  reporter = setInterval(() => {
+    if (busy || total === reported) return;
+    busy = true;
+    const value = total;
+    client
+      .set(reportKey, String(value), { EX: 3600 })
+      .then(() => {
+        reported = value;
+      })
+      .catch(() => {})
+      .finally(() => {
+        busy = false;
+      });
+  }, 5);
+  reporter.client = client;
 }
 
 const rl = readline.createInterface({ input: process.stdin });
@@ -211,4 +247,9 @@ setTimeout(() => {
   console.error(`load.js: --max-seconds ${maxSeconds} reached`);
   shutdown(3);
 }, maxSeconds * 1000).unref();
-out({ event: "ready", pid: process.pid });
+startReporting()
+  .then(() => out({ event: "ready", pid: process.pid }))
+  .catch((e) => {
+    console.error("load.js: redis:", e && e.message);
+    process.exit(1);
+  });

@@ -2,7 +2,7 @@
 // each `progress_update` carrying `sentAt` (wall clock, ms, float).
 //
 //   node publish.js --redis URL --rooms U --rate R (0 = flat out) --duration S [--max M]
-//                   [--backlog-kb 1024]
+//                   [--clients N --delivered-keys K1,K2 --max-outstanding D]
 //
 // stdin/stdout protocol (one JSON object a line): prints {"event":"ready"}, waits for `go`,
 // publishes until --duration, --max or a `stop` line, then prints
@@ -23,9 +23,12 @@ const rooms = Number(arg("rooms", "10"));
 const rate = Number(arg("rate", "0"));
 const duration = Number(arg("duration", "10"));
 const max = Number(arg("max", "10000000"));
-// Flat out, but pause while the subscribers' (the servers') Redis output buffers hold more than
-// this many KB: the server always has a backlog, and the publisher burns no CPU it needs.
-const backlogKb = Number(arg("backlog-kb", "1024"));
+// Flat out, but at most --max-outstanding deliveries ahead of the clients, whose counts the
+// load generators keep in Redis (--delivered-keys): the server always has work queued, the queue
+// stays bounded, and the publisher burns no CPU the server needs.
+const clients = Number(arg("clients", "0"));
+const deliveredKeys = arg("delivered-keys", "").split(",").filter(Boolean);
+const maxOutstanding = Number(arg("max-outstanding", "20000"));
 const BATCH = 64; // flat out: publish a batch, then wait for Redis to answer a PING
 
 const nowMs = () => performance.timeOrigin + performance.now();
@@ -69,29 +72,31 @@ async function main() {
       sentAt: nowMs(),
     });
     perRoom[k] += 1;
+    owed += sizes[k] || 1;
     sent += 1;
   };
   let pauses = 0;
   let pausedMs = 0;
-  const over = async () => {
-    const list = String(await client.sendCommand(["CLIENT", "LIST", "TYPE", "pubsub"]));
-    let omem = 0;
-    for (const m of list.matchAll(/ omem=(\d+)/g)) omem += Number(m[1]);
-    return omem > backlogKb * 1024;
-  };
-  let checked = 0;
-  const waitBacklog = async () => {
-    if (backlogKb <= 0 || nowMs() - checked < 5) return;
+  const sizes = [];
+  for (let k = 0; k < rooms; k++) sizes.push(Math.floor(clients / rooms) + (k < clients % rooms ? 1 : 0));
+  let owed = 0; // deliveries the messages sent so far will make
+  let received = 0;
+  const bounded = rate <= 0 && maxOutstanding > 0 && deliveredKeys.length > 0 && clients > 0;
+  const waitOutstanding = async () => {
+    if (!bounded || owed - received <= maxOutstanding) return;
     const p0 = nowMs();
-    if (await over()) {
+    let paused = false;
+    for (let i = 0; i < 30000 && !stop; i++) {
+      const vals = await client.mGet(deliveredKeys);
+      received = vals.reduce((a, v) => a + (v ? Number(v) : 0), 0);
+      if (owed - received <= maxOutstanding) break;
+      paused = true;
+      await sleep(2);
+    }
+    if (paused) {
       pauses += 1;
-      for (let i = 0; i < 30000 && !stop; i++) {
-        await sleep(2);
-        if (!(await over())) break;
-      }
       pausedMs += nowMs() - p0;
     }
-    checked = nowMs();
   };
   const t0 = nowMs();
   const end = t0 + duration * 1000;
@@ -102,7 +107,7 @@ async function main() {
       const nextAt = t0 + (sent / rate) * 1000;
       await sleep(Math.max(0, nextAt - nowMs()));
     } else {
-      await waitBacklog();
+      await waitOutstanding();
       for (let i = 0; i < BATCH && sent < max; i++) publishOne();
       await client.ping();
     }

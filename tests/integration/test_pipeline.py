@@ -10,11 +10,13 @@ import pytest
 from sqlalchemy import func, select
 
 from realtime.broadcast import NoBroadcast
-from realtime.db import create_engine, messages, workers
+from realtime.db import create_engine, workers
 from realtime.jobs import STAGE_MESSAGES, Job, Status, iso
 from realtime.ledger import Ledger
 from realtime.migrate import migrate
 from realtime.pipeline import Lost, Pipeline
+
+from ..conftest import stored_seqs
 
 VIDEO = "https://youtu.be/dQw4w9WgXcQ"
 
@@ -96,20 +98,9 @@ async def test_concurrent_claims_never_share_a_job(
         job = await status(ledger, job_id)
         assert job.status == Status.PROCESSING and job.attempt == 1 and job.worker_id
     # seq stays gap-free per user
-    async with ledger.engine.connect() as conn:
-        for u in range(4):
-            seqs = (
-                (
-                    await conn.execute(
-                        select(messages.c.seq)
-                        .where(messages.c.user_id == f"user{u}")
-                        .order_by(messages.c.seq)
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            assert list(seqs) == list(range(1, len(seqs) + 1))
+    for u in range(4):
+        seqs = await stored_seqs(ledger.engine, f"user{u}")
+        assert list(seqs) == list(range(1, len(seqs) + 1))
 
 
 async def test_claims_follow_submit_order(pipeline: Pipeline, ledger: Ledger, clock: Clock) -> None:

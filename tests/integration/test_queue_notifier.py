@@ -20,6 +20,8 @@ from realtime.notifier import QueueNotifier, _Due
 from realtime.pipeline import Pipeline
 from realtime.stream import Stored
 
+from ..conftest import stored_seqs
+
 VIDEO = "https://youtu.be/dQw4w9WgXcQ"
 
 
@@ -154,20 +156,9 @@ async def test_several_notifiers_store_no_duplicates(
         per_job.setdefault(m["jobId"], []).append(m["position"])
     for i, job_id in enumerate(ids[3:]):
         assert per_job[job_id] == [i + 4, i + 1], "one update per move, positions only go down"
-    async with ledger.engine.connect() as conn:
-        for u in range(5):
-            seqs = (
-                (
-                    await conn.execute(
-                        select(messages.c.seq)
-                        .where(messages.c.user_id == f"user{u}")
-                        .order_by(messages.c.seq)
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            assert list(seqs) == list(range(1, len(seqs) + 1)), "seq gap-free per user"
+    for u in range(5):
+        seqs = await stored_seqs(ledger.engine, f"user{u}")
+        assert list(seqs) == list(range(1, len(seqs) + 1)), "seq gap-free per user"
 
 
 async def test_a_decision_on_stale_data_is_dropped(ledger: Ledger, clock: Clock) -> None:

@@ -15,6 +15,8 @@ from realtime.db import create_engine, messages
 from realtime.ledger import Ledger
 from realtime.migrate import migrate
 
+from ..conftest import stored_seqs
+
 PUBLISHER = """
 import asyncio, sys
 from realtime.tracker import Tracker
@@ -121,18 +123,7 @@ async def test_group_commit_shares_transactions_and_refuses_one_by_one(db_url: s
     assert all(not isinstance(r, BaseException) for r in results[:300])
     assert all(isinstance(r, DomainError) for r in results[300:])
     assert ledger.committer.batches < 100  # many messages per transaction
-    async with engine.connect() as conn:
-        for u in range(20):
-            seqs = (
-                (
-                    await conn.execute(
-                        select(messages.c.seq)
-                        .where(messages.c.user_id == f"u{u}")
-                        .order_by(messages.c.seq)
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            assert list(seqs) == list(range(1, 16))
+    for u in range(20):
+        seqs = await stored_seqs(engine, f"u{u}")
+        assert list(seqs) == list(range(1, 16))
     await engine.dispose()
