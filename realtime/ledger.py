@@ -232,8 +232,12 @@ class Ledger:
         ).all()
         return [job_from_row(r) for r in rows]
 
-    async def _snapshot(self, conn: AsyncConnection, user_id: str) -> dict[str, Any]:
-        pos = await stream.position(conn, user_id, lock=True)
+    async def _snapshot(
+        self, conn: AsyncConnection, user_id: str, pos: Position | None = None
+    ) -> dict[str, Any]:
+        """Job states as of `pos` (the stream position read, locked, in this transaction)."""
+        if pos is None:
+            pos = await stream.position(conn, user_id, lock=True)
         assert pos is not None  # the caller ran stream.ensure in this transaction
         jobs = await self._visible_jobs(conn, user_id)
         positions = await self.queue.positions(conn, [j for j in jobs if j.status == Status.QUEUED])
@@ -269,9 +273,9 @@ class Ledger:
                 if read is not None and read.complete:
                     kept, omitted = stream.compact(read.messages)
                     return Replay(None, kept, self._complete(last_seq + 1, pos, omitted, True))
-                snap = await self._snapshot(conn, user_id)
+                snap = await self._snapshot(conn, user_id, pos)
                 return Replay(snap, [], self._complete(pos.last_seq + 1, pos, 0, False))
-            snap = await self._snapshot(conn, user_id)
+            snap = await self._snapshot(conn, user_id, pos)
             read = await stream.read_after(conn, user_id, pos.acked_seq, pos.last_seq)
             kept, omitted = stream.compact(read.messages)
             first = read.messages[0]["seq"] if read.messages else pos.last_seq + 1
