@@ -8,7 +8,7 @@ SPEED ?= 4
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run test test-py test-client lint client install clean redis-server chromium
+.PHONY: help run test test-py test-client lint client install clean redis-server chromium bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -43,8 +43,8 @@ chromium: ## install Debian's chromium when missing (browser tests)
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
 lint: install ## ruff and mypy --strict
-	$(BIN)/ruff format --check realtime tests
-	$(BIN)/ruff check realtime tests
+	$(BIN)/ruff format --check realtime tests bench
+	$(BIN)/ruff check realtime tests bench
 	$(BIN)/mypy
 
 test-py: install redis-server ## the Python suites (unit, integration)
@@ -54,6 +54,9 @@ test-client: install client chromium ## the client's type check, unit tests and 
 	cd client && npm run typecheck && npm test && npm run e2e
 
 test: lint test-py test-client ## everything CI runs
+
+bench: install redis-server ## ours vs bare python-socketio vs Node socket.io (~7 min; BENCH_ARGS=--quick ~2 min)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean: ## remove build products (keeps .venv)
 	rm -rf build dist *.egg-info realtime/static client/dist

@@ -29,13 +29,14 @@ def build(redis_url: str) -> web.Application:
         engineio_logger=False,
     )
 
-    @sio.event
     async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> bool:
         user = auth.get("user") if isinstance(auth, dict) else None
         if not isinstance(user, str) or not user:
             return False
         await sio.enter_room(sid, f"user:{user}")
         return True
+
+    sio.on("connect", connect)
 
     app = web.Application()
 

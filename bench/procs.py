@@ -43,6 +43,15 @@ def raise_nofile(want: int = 65536) -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the orchestrator dies, even by SIGKILL, so that
+    no server or load generator outlives a crashed run (Linux prctl PR_SET_PDEATHSIG)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
+
+
 class Child:
     """A child process with a line protocol: JSON lines on stdout, commands on stdin."""
 
@@ -68,6 +77,7 @@ class Child:
             cwd=cwd,
             text=True,
             bufsize=1,
+            preexec_fn=_die_with_parent,
         )
         self.pid = self.proc.pid
         _LIVE[self.pid] = self
@@ -141,10 +151,8 @@ class Child:
         _LIVE.pop(self.pid, None)
 
     def wait_exit(self, timeout: float) -> None:
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pass
         self.stop(1.0)
 
 
@@ -242,7 +250,9 @@ def wait_http(url: str, child: Child, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not child.alive():
-            raise BenchError(f"{child.name} exited with {child.proc.returncode}: {tail(child.log_path)}")
+            raise BenchError(
+                f"{child.name} exited with {child.proc.returncode}: {tail(child.log_path)}"
+            )
         if http_ok(url, 1.0):
             return
         time.sleep(0.1)

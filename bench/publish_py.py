@@ -58,9 +58,7 @@ class Outstanding:
     `limit`. The server always has work queued, the queue (and the latency) stays bounded,
     and the publisher burns no CPU the server needs (two cores for everything)."""
 
-    def __init__(
-        self, url: str | None, keys: list[str], room_sizes: list[int], limit: int
-    ) -> None:
+    def __init__(self, url: str | None, keys: list[str], room_sizes: list[int], limit: int) -> None:
         from redis import asyncio as aioredis
 
         self.keys = keys
@@ -103,7 +101,11 @@ class Outstanding:
 
 
 def room_sizes(clients: int, rooms: int) -> list[int]:
-    return [clients // rooms + (1 if k < clients % rooms else 0) for k in range(rooms)] if clients else []
+    return (
+        [clients // rooms + (1 if k < clients % rooms else 0) for k in range(rooms)]
+        if clients
+        else []
+    )
 
 
 async def drive(
@@ -243,9 +245,7 @@ async def run_ours(args: argparse.Namespace, go: asyncio.Event, stop: asyncio.Ev
                         )
                     )
                 ).all()
-            bad = [
-                r[0] for r in rows if not (r[3] == r[2] - r[1] + 1 and r[2] == r[4])
-            ]
+            bad = [r[0] for r in rows if not (r[3] == r[2] - r[1] + 1 and r[2] == r[4])]
             result["gapFree"] = {
                 "returnedSeqsContiguous": returned_ok,
                 "streamsChecked": len(rows),

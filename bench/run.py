@@ -19,11 +19,12 @@ import os
 import platform
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,18 +67,34 @@ class Scenario:
 def scenarios(quick: bool) -> dict[str, Scenario]:
     if quick:
         items = [
-            Scenario("saturation", 200, 40, 0, 1.0, 3.0, "200 clients / 40 rooms, publisher flat out"),
+            Scenario(
+                "saturation", 200, 40, 0, 1.0, 3.0, "200 clients / 40 rooms, publisher flat out"
+            ),
             Scenario("one_room", 200, 1, 0, 1.0, 3.0, "200 clients in one room, flat out"),
             Scenario("p99_1k", 500, 100, 500, 1.0, 3.0, "500 publishes/s, 500 clients, 5 a room"),
-            Scenario("p99_5k", 1000, 40, 200, 1.0, 3.0, "1,000 clients, 25 a room, 200 publishes/s"),
+            Scenario(
+                "p99_5k", 1000, 40, 200, 1.0, 3.0, "1,000 clients, 25 a room, 200 publishes/s"
+            ),
             Scenario("memory", 1000, 200, None, 0.0, 0.0, "1,000 idle connections", 60.0),
         ]
     else:
         items = [
-            Scenario("saturation", 1000, 200, 0, 2.0, 10.0, "1,000 clients / 200 rooms, publisher flat out"),
+            Scenario(
+                "saturation",
+                1000,
+                200,
+                0,
+                2.0,
+                10.0,
+                "1,000 clients / 200 rooms, publisher flat out",
+            ),
             Scenario("one_room", 1000, 1, 0, 2.0, 10.0, "1,000 clients in one room, flat out"),
-            Scenario("p99_1k", 1000, 200, 1000, 2.0, 10.0, "1,000 publishes/s, 1,000 clients, 5 a room"),
-            Scenario("p99_5k", 5000, 200, 200, 2.0, 10.0, "5,000 clients, 25 a room, 200 publishes/s"),
+            Scenario(
+                "p99_1k", 1000, 200, 1000, 2.0, 10.0, "1,000 publishes/s, 1,000 clients, 5 a room"
+            ),
+            Scenario(
+                "p99_5k", 5000, 200, 200, 2.0, 10.0, "5,000 clients, 25 a room, 200 publishes/s"
+            ),
             Scenario("memory", 10000, 200, None, 0.0, 0.0, "10,000 idle connections", 150.0),
         ]
     return {s.name: s for s in items}
@@ -137,16 +154,24 @@ class Redis:
             "redis",
             [
                 exe,
-                "--port", str(self.port),
-                "--bind", "127.0.0.1",
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", str(tmp),
-                "--logfile", str(tmp / "redis-server.log"),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(tmp),
+                "--logfile",
+                str(tmp / "redis-server.log"),
                 # Flat-out publishers bound the backlog themselves (--max-outstanding); Redis
                 # must not cut a subscriber that is briefly behind.
-                "--client-output-buffer-limit", "pubsub 0 0 0",
-                "--maxclients", "1000",
+                "--client-output-buffer-limit",
+                "pubsub 0 0 0",
+                "--maxclients",
+                "1000",
             ],
             log_dir=tmp,
             stdin=False,
@@ -310,7 +335,14 @@ class Bench:
         if kind == "bare":
             argv = [PY, "-m", "bench.bare_server", "--port", str(port), "--redis", self.redis.url]
         else:
-            argv = [self.node, str(NODE_DIR / "server.js"), "--port", str(port), "--redis", self.redis.url]
+            argv = [
+                self.node,
+                str(NODE_DIR / "server.js"),
+                "--port",
+                str(port),
+                "--redis",
+                self.redis.url,
+            ]
         child = Child(name, argv, log_dir=self.tmp, cwd=str(ROOT), stdin=False)
         server = Server(kind, child, port)
         try:
@@ -321,24 +353,59 @@ class Bench:
         return server
 
     def stop_server(self, server: Server) -> None:
-        server.child.stop(10.0)
+        # Its clients are gone already; a graceful drain is not what is measured.
+        server.child.stop(4.0)
         self.drop_db(server.db_url)
 
     def start_publisher(self, server: Server, sc: Scenario, name: str) -> Child:
         assert self.redis is not None and sc.rate is not None
         duration = sc.warmup + sc.window + 30  # stopped by command after the window
-        common = ["--rooms", str(sc.rooms), "--rate", str(sc.rate), "--duration", str(duration),
-                  "--clients", str(sc.clients), "--delivered-keys", ",".join(self.report_keys),
-                  "--max-outstanding", str(self.args.max_outstanding)]
+        common = [
+            "--rooms",
+            str(sc.rooms),
+            "--rate",
+            str(sc.rate),
+            "--duration",
+            str(duration),
+            "--clients",
+            str(sc.clients),
+            "--delivered-keys",
+            ",".join(self.report_keys),
+            "--max-outstanding",
+            str(self.args.max_outstanding),
+        ]
         if server.kind == "ours":
-            conc = min(self.args.ours_concurrency, sc.rooms)
-            argv = [PY, "-m", "bench.publish_py", "--mode", "ours", *common,
-                    "--concurrency", str(conc), "--check", "--prefix", sc.name[:3]]
+            # Not capped by the number of rooms: concurrent calls for one user are the store's
+            # business (it serialises them on the user's stream row, or batches them).
+            conc = self.args.ours_concurrency
+            argv = [
+                PY,
+                "-m",
+                "bench.publish_py",
+                "--mode",
+                "ours",
+                *common,
+                "--concurrency",
+                str(conc),
+                "--check",
+                "--prefix",
+                sc.name[:3],
+            ]
             return Child(name, argv, log_dir=self.tmp, env=server.env, cwd=str(ROOT))
         if server.kind == "bare":
             conc = 16 if sc.rate == 0 else 64
-            argv = [PY, "-m", "bench.publish_py", "--mode", "bare", "--redis", self.redis.url,
-                    *common, "--concurrency", str(conc)]
+            argv = [
+                PY,
+                "-m",
+                "bench.publish_py",
+                "--mode",
+                "bare",
+                "--redis",
+                self.redis.url,
+                *common,
+                "--concurrency",
+                str(conc),
+            ]
             return Child(name, argv, log_dir=self.tmp, cwd=str(ROOT))
         argv = [self.node, str(NODE_DIR / "publish.js"), "--redis", self.redis.url, *common]
         return Child(name, argv, log_dir=self.tmp, cwd=str(ROOT))
@@ -355,16 +422,38 @@ class Bench:
         for i in range(shards):
             n = min(per, sc.clients - i * per)
             argv = [
-                self.node, str(NODE_DIR / "load.js"),
-                "--url", server.url,
-                "--mode", "ours" if server.kind == "ours" else "plain",
-                "--n", str(n), "--rooms", str(sc.rooms), "--offset", str(i * per),
-                "--inflight", str(inflight),
-                "--redis", self.redis.url, "--report-key", self.report_keys[i],
-                "--connect-timeout", str(int(sc.connect_timeout)),
-                "--max-seconds", str(int(sc.connect_timeout + sc.warmup + sc.window + 300)),
+                self.node,
+                str(NODE_DIR / "load.js"),
+                "--url",
+                server.url,
+                "--mode",
+                "ours" if server.kind == "ours" else "plain",
+                "--n",
+                str(n),
+                "--rooms",
+                str(sc.rooms),
+                "--offset",
+                str(i * per),
+                "--inflight",
+                str(inflight),
+                "--redis",
+                self.redis.url,
+                "--report-key",
+                self.report_keys[i],
+                "--connect-timeout",
+                str(int(sc.connect_timeout)),
+                "--max-seconds",
+                str(int(sc.connect_timeout + sc.warmup + sc.window + 300)),
             ]
-            gens.append(Child(f"{sc.name}-{server.kind}-load{i}", argv, log_dir=self.tmp, env=env, cwd=str(ROOT)))
+            gens.append(
+                Child(
+                    f"{sc.name}-{server.kind}-load{i}",
+                    argv,
+                    log_dir=self.tmp,
+                    env=env,
+                    cwd=str(ROOT),
+                )
+            )
         for g in gens:
             g.expect("ready", 20)
         return gens
@@ -376,7 +465,7 @@ class Bench:
         gens: list[Child] = []
         pub: Child | None = None
         try:
-            time.sleep(0.5)
+            time.sleep(0.3)
             rss0 = rss_kb(server.child.pid)
             gens = self.start_loadgens(server, sc)
             for g in gens:
@@ -397,7 +486,7 @@ class Bench:
                 connectSeconds=span / 1000,
                 connectRate=ok / (span / 1000) if span > 0 else None,
             )
-            time.sleep(3.0 if sc.rate is None else 1.0)
+            time.sleep((2.0 if self.quick else 3.0) if sc.rate is None else 1.0)
             rss1 = rss_kb(server.child.pid)
             res.update(
                 rssBeforeKB=rss0,
@@ -445,7 +534,7 @@ class Bench:
             # Everything published must arrive: wait (bounded) for the backlog to drain.
             expected = expected_deliveries(done.get("perRoom", []), sc)
             t_drain = time.monotonic()
-            limit = 3.0 if sc.rate else (3.0 if self.quick else 6.0)
+            limit = 3.0 if sc.rate else (2.0 if self.quick else 5.0)
             received, disconnects, order_errors = self.drain(gens, expected, limit)
             if self.args.verbose:
                 log(f"{sc.name}/{column}: drain {time.monotonic() - t_drain:.1f}s")
@@ -478,7 +567,9 @@ class Bench:
             t_mid = time.monotonic()
             self.stop_server(server)
             if self.args.verbose:
-                log(f"{sc.name}/{column}: teardown clients {t_mid - t_end:.1f}s, server {time.monotonic() - t_mid:.1f}s")
+                log(
+                    f"{sc.name}/{column}: teardown clients {t_mid - t_end:.1f}s, server {time.monotonic() - t_mid:.1f}s"
+                )
 
     def drain(self, gens: list[Child], expected: int, limit: float) -> tuple[int, int, int]:
         deadline = time.monotonic() + limit
@@ -507,9 +598,26 @@ class Bench:
                 url = self.ours_db(label, db)
                 try:
                     env = self.ours_env(url)
-                    argv = [PY, "-m", "bench.publish_py", "--mode", "ours", "--rooms", str(cfg.rooms),
-                            "--rate", "0", "--duration", str(cfg.seconds), "--concurrency", str(conc),
-                            "--max-outstanding", "0", "--check", "--prefix", "s"]
+                    argv = [
+                        PY,
+                        "-m",
+                        "bench.publish_py",
+                        "--mode",
+                        "ours",
+                        "--rooms",
+                        str(cfg.rooms),
+                        "--rate",
+                        "0",
+                        "--duration",
+                        str(cfg.seconds),
+                        "--concurrency",
+                        str(conc),
+                        "--max-outstanding",
+                        "0",
+                        "--check",
+                        "--prefix",
+                        "s",
+                    ]
                     pub = Child(label, argv, log_dir=self.tmp, env=env, cwd=str(ROOT))
                     try:
                         pub.expect("ready", 60)
@@ -598,7 +706,11 @@ def machine(redis_version: str, pg_version: str | None) -> dict[str, Any]:
 
     def npm_pkg(name: str) -> str:
         with contextlib.suppress(Exception):
-            return str(json.loads((NODE_DIR / "node_modules" / name / "package.json").read_text())["version"])
+            return str(
+                json.loads((NODE_DIR / "node_modules" / name / "package.json").read_text())[
+                    "version"
+                ]
+            )
         return "?"
 
     return {
@@ -619,7 +731,11 @@ def machine(redis_version: str, pg_version: str | None) -> dict[str, Any]:
         "@socket.io/redis-adapter": npm_pkg("@socket.io/redis-adapter"),
         "@socket.io/redis-emitter": npm_pkg("@socket.io/redis-emitter"),
         "git": version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
-        + (" (dirty)" if version(["git", "-C", str(ROOT), "status", "--porcelain", "realtime"]) else ""),
+        + (
+            " (dirty)"
+            if version(["git", "-C", str(ROOT), "status", "--porcelain", "realtime"])
+            else ""
+        ),
     }
 
 
@@ -631,7 +747,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small N, short windows (~2 minutes)")
     p.add_argument("--only", default=",".join(SERVERS), help="servers: ours,bare,node")
     p.add_argument(
-        "--scenarios", default=",".join(ALL_SCENARIOS), help="comma-separated: " + ",".join(ALL_SCENARIOS)
+        "--scenarios",
+        default=",".join(ALL_SCENARIOS),
+        help="comma-separated: " + ",".join(ALL_SCENARIOS),
     )
     p.add_argument(
         "--db",
@@ -647,13 +765,26 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="flat-out publishers stay at most this many deliveries ahead of the clients",
     )
     p.add_argument("--ours-concurrency", type=int, default=64, help="outstanding Tracker calls")
-    p.add_argument("--max-minutes", type=float, default=20.0, help="hard bound on the whole run")
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="bound on the whole run: scenarios not started by then are skipped (default 15, --quick 4)",
+    )
+    p.add_argument(
+        "--report",
+        metavar="JSON",
+        default=None,
+        help="run nothing: print the table of a results file (with --write-md: into BENCHMARKS.md)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log step timings")
     p.add_argument("--keep", action="store_true", help="keep the temp dir (logs, SQLite files)")
     md = p.add_mutually_exclusive_group()
     md.add_argument("--write-md", action="store_true", help="always rewrite BENCHMARKS.md")
     md.add_argument("--no-md", action="store_true", help="never rewrite BENCHMARKS.md")
     args = p.parse_args(argv)
+    if args.max_minutes is None:
+        args.max_minutes = 6.0 if args.quick else 15.0
     args.servers = [s.strip() for s in args.only.split(",") if s.strip()]
     bad = set(args.servers) - set(SERVERS)
     if bad:
@@ -665,13 +796,37 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _terminate(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def rerender(args: argparse.Namespace) -> int:
+    path = Path(args.report).resolve()
+    results = json.loads(path.read_text())
+    results["table"] = report.table_rows(results)
+    print(report.render_table(results))
+    if args.write_md:
+        with contextlib.suppress(ValueError):
+            path = path.relative_to(ROOT)
+        (ROOT / "BENCHMARKS.md").write_text(report.markdown(results, path))
+        print("BENCHMARKS.md updated")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report:
+        return rerender(args)
+    signal.signal(signal.SIGTERM, _terminate)
     started = time.monotonic()
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     nofile = raise_nofile()
-    ensure_node_deps()
-    bench = Bench(args)
+    try:
+        ensure_node_deps()
+        bench = Bench(args)
+    except (BenchError, subprocess.SubprocessError, OSError) as exc:
+        log(f"error: {exc}")
+        return 2
     columns = []
     for s in args.servers:
         if s == "ours" and args.db == "both":
@@ -683,6 +838,14 @@ def main(argv: list[str] | None = None) -> int:
         log("error: --db postgres but PostgreSQL on 127.0.0.1:5432 is not reachable")
         return 2
     all_sc = scenarios(args.quick)
+    notes: list[str] = []
+    # Each connection is a file descriptor in the server and one in a load generator.
+    room = nofile - 256
+    for name, sc in list(all_sc.items()):
+        if sc.clients > room:
+            all_sc[name] = replace(sc, clients=max(room, 1))
+            notes.append(f"{name}: {sc.clients} clients capped to {room} by `ulimit -n` {nofile}")
+            log(f"warning: {notes[-1]}")
     results: dict[str, Any] = {
         "started": stamp,
         "quick": args.quick,
@@ -690,6 +853,7 @@ def main(argv: list[str] | None = None) -> int:
         "columns": columns,
         "scenarios": {},
         "failures": [],
+        "notes": notes,
     }
     rc = 0
     try:
@@ -714,7 +878,7 @@ def main(argv: list[str] | None = None) -> int:
                     results["failures"].append(f"{name}/{column}: {exc}")
                     rc = 1
         if "store" in args.scenario_names and "ours" in args.servers:
-            cfg = StoreConfig(seconds=2.0 if args.quick else 8.0, concurrency=(1, 64))
+            cfg = StoreConfig(seconds=1.5 if args.quick else 8.0, concurrency=(1, 64, 512))
             dbs = ["sqlite"] + (["postgres"] if pg_version else [])
             if pg_version is None:
                 results["failures"].append("store/postgres: skipped, PostgreSQL not reachable")
@@ -747,13 +911,19 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     for f in results["failures"]:
         print(f"! {f}")
+    for n in notes:
+        print(f"note: {n}")
+    if rc == 130:
+        return rc  # interrupted: nothing worth keeping
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{stamp}{'-quick' if args.quick else ''}.json"
+    full_set = args.servers == list(SERVERS) and set(args.scenario_names) == set(ALL_SCENARIOS)
+    suffix = ("-quick" if args.quick else "") + ("" if full_set else "-partial")
+    path = RESULTS / f"{stamp}{suffix}.json"
     tmp_path = path.with_suffix(".json.tmp")
     tmp_path.write_text(json.dumps(results, indent=1, default=str) + "\n")
     tmp_path.replace(path)
     print(f"results: {path.relative_to(ROOT)}  ({results['seconds']:.0f} s)")
-    full = not args.quick and args.servers == list(SERVERS) and set(args.scenario_names) == set(ALL_SCENARIOS)
+    full = not args.quick and full_set
     if args.write_md or (full and not args.no_md):
         (ROOT / "BENCHMARKS.md").write_text(report.markdown(results, path.relative_to(ROOT)))
         print("BENCHMARKS.md updated")

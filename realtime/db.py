@@ -16,6 +16,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    any_,
+    bindparam,
     event,
     text,
 )
@@ -144,6 +146,14 @@ def insert_ignore(conn: AsyncConnection, table: Table) -> Any:
     the row (or rows) as parameters."""
     dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
     return dialect.insert(table).on_conflict_do_nothing()
+
+
+def in_list(conn: AsyncConnection, column: Any, name: str) -> Any:
+    """`column IN (:name...)` whose SQL text does not depend on the list's length: `= ANY(array)`
+    on PostgreSQL (one prepared statement for every batch size), an expanding IN on SQLite."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
 
 
 async def ping(engine: AsyncEngine, timeout: float = 1.5) -> bool:

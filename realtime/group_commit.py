@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import stream
+from .db import in_list
 from .db import jobs as jobs_t
 from .jobs import Conflict, DomainError, Job, NotFound, apply
 from .stream import Stored
@@ -101,10 +102,15 @@ class GroupCommit:
             # First statement a write: on SQLite the transaction now holds the write lock.
             await stream.ensure_many(conn, sorted({r.user_id for r in batch}), now)
             job_ids = sorted({r.message["jobId"] for r in batch})
-            q = select(jobs_t).where(jobs_t.c.job_id.in_(job_ids)).order_by(jobs_t.c.job_id)
+            q = (
+                select(jobs_t)
+                .where(in_list(conn, jobs_t.c.job_id, "ids"))
+                .order_by(jobs_t.c.job_id)
+            )
             if conn.dialect.name == "postgresql":
                 q = q.with_for_update()
-            jobs = {row.job_id: self.from_row(row) for row in (await conn.execute(q)).all()}
+            rows = (await conn.execute(q, {"ids": job_ids})).all()
+            jobs = {row.job_id: self.from_row(row) for row in rows}
             existed = set(jobs)
             accepted: list[tuple[_Request, dict[str, Any]]] = []
             refused: list[tuple[_Request, DomainError]] = []

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from .db import insert_ignore, messages, streams
+from .db import in_list, insert_ignore, messages, streams
 from .jobs import iso
 
 # Size-based trimming runs on every TRIM_EVERY-th append of a user, so a stream holds at most
@@ -112,7 +112,7 @@ async def append_many(
         return out
     q = (
         select(streams.c.user_id, streams.c.last_seq)
-        .where(streams.c.user_id.in_(bindparam("users", expanding=True)))
+        .where(in_list(conn, streams.c.user_id, "users"))
         .order_by(streams.c.user_id)
     )
     if conn.dialect.name == "postgresql":
