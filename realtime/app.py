@@ -159,7 +159,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
             await thread
     with contextlib.suppress(Exception):
         await sio.shutdown()
-    await app[ENGINE].dispose()
+    await app[LEDGER].close()
 
 
 async def drain(app: web.Application) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Column,
+    Engine,
     Float,
     Index,
     Integer,
@@ -21,9 +22,10 @@ from sqlalchemy import (
     event,
     text,
 )
+from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
 
 metadata = MetaData()
 
@@ -122,14 +124,7 @@ def create_engine(url: str) -> AsyncEngine:
             connect_args={"timeout": 30},
         )
 
-        @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(
         url,
@@ -141,14 +136,36 @@ def create_engine(url: str) -> AsyncEngine:
     )
 
 
-def insert_ignore(conn: AsyncConnection, table: Table) -> Any:
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def sync_twin(engine: AsyncEngine) -> Engine:
+    """A plain (pysqlite) engine on the same SQLite file, for work done in one thread hop."""
+    url = engine.url.set(drivername="sqlite")
+    twin = sa_create_engine(
+        url,
+        poolclass=QueuePool,
+        pool_size=1,
+        max_overflow=0,
+        connect_args={"timeout": 30, "check_same_thread": False},
+    )
+    event.listen(twin, "connect", _sqlite_pragmas)
+    return twin
+
+
+def insert_ignore(conn: Any, table: Table) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING for whichever backend `conn` talks to; execute it with
     the row (or rows) as parameters."""
     dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
     return dialect.insert(table).on_conflict_do_nothing()
 
 
-def in_list(conn: AsyncConnection, column: Any, name: str) -> Any:
+def in_list(conn: Any, column: Any, name: str) -> Any:
     """`column IN (:name...)` whose SQL text does not depend on the list's length: `= ANY(array)`
     on PostgreSQL (one prepared statement for every batch size), an expanding IN on SQLite."""
     if conn.dialect.name == "postgresql":

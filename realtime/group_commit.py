@@ -15,15 +15,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import stream
-from .db import in_list
+from .db import in_list, sync_twin
 from .db import jobs as jobs_t
 from .jobs import Conflict, DomainError, Job, NotFound, apply
 from .stream import Stored
@@ -34,6 +35,9 @@ MAX_BATCH = 512
 # PostgreSQL may still pick a transaction as a deadlock victim against other writers (the
 # queue notifier, a worker's claim); the batch is simply run again.
 RETRIES = 3
+
+
+_Work = tuple[str, dict[str, Any], bool]  # user id, message, create
 
 
 @dataclass
@@ -60,8 +64,22 @@ class GroupCommit:
         self.to_row = to_row
         self.from_row = from_row
         self.pending: list[_Request] = []
+        # SQLite: aiosqlite pays a thread hop per statement; a batch is ~7 statements. The
+        # committer keeps its own plain connection in its own thread: one hop per batch.
+        self._thread_engine: Engine | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            self._thread_engine = sync_twin(engine)
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="group-commit")
         self._runner: asyncio.Task[None] | None = None
         self.batches = 0
+
+    async def close(self) -> None:
+        if self._thread_engine is not None and self._thread is not None:
+            await asyncio.get_running_loop().run_in_executor(
+                self._thread, self._thread_engine.dispose
+            )
+            self._thread.shutdown(wait=False)
 
     async def publish(self, user_id: str, message: dict[str, Any], *, create: bool) -> Stored:
         future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
@@ -97,80 +115,84 @@ class GroupCommit:
 
     async def _commit(self, batch: list[_Request]) -> None:
         now = self.clock()
-        results: list[tuple[_Request, Stored | DomainError]] = []
-        async with self.engine.begin() as conn:
-            # First statement a write: on SQLite the transaction now holds the write lock.
-            await stream.ensure_many(conn, sorted({r.user_id for r in batch}), now)
-            job_ids = sorted({r.message["jobId"] for r in batch})
-            q = (
-                select(jobs_t)
-                .where(in_list(conn, jobs_t.c.job_id, "ids"))
-                .order_by(jobs_t.c.job_id)
+        work = [(r.user_id, r.message, r.create) for r in batch]
+        if self._thread_engine is not None:
+            outcomes = await asyncio.get_running_loop().run_in_executor(
+                self._thread, self._write_in_thread, work, now
             )
-            if conn.dialect.name == "postgresql":
-                q = q.with_for_update()
-            rows = (await conn.execute(q, {"ids": job_ids})).all()
-            jobs = {row.job_id: self.from_row(row) for row in rows}
-            existed = set(jobs)
-            accepted: list[tuple[_Request, dict[str, Any]]] = []
-            refused: list[tuple[_Request, DomainError]] = []
-            for r in batch:
-                job_id = r.message["jobId"]
-                job = jobs.get(job_id)
-                if job is None:
-                    if not r.create:
-                        refused.append(
-                            (
-                                r,
-                                NotFound(
-                                    f"job {job_id} does not exist", {"jobId": ["unknown job"]}
-                                ),
-                            )
-                        )
-                        continue
-                    job = Job(job_id=job_id, user_id=r.user_id, submitted_at=now)
-                elif job.user_id != r.user_id:
-                    refused.append((r, Conflict(f"job {job_id} belongs to another user")))
-                    continue
-                try:
-                    job, payload = apply(job, r.message, now)
-                except DomainError as exc:
-                    refused.append((r, exc))
-                    continue
-                jobs[job_id] = job
-                accepted.append((r, payload))
-            by_user: dict[str, list[dict[str, Any]]] = {}
-            for r, payload in accepted:
-                by_user.setdefault(r.user_id, []).append(payload)
-            stored = await stream.append_many(conn, by_user, now, self.history_size)
-            cursor = {u: iter(s) for u, s in stored.items()}
-            changed: dict[str, Job] = {}
-            for r, _ in accepted:
-                s = next(cursor[r.user_id])
-                job = jobs[r.message["jobId"]]
-                job.last_message = s.payload
-                job.updated_seq = s.seq
-                changed[job.job_id] = job
-                results.append((r, s))
-            new_rows = [self.to_row(j) for j in changed.values() if j.job_id not in existed]
-            if new_rows:
-                await conn.execute(insert(jobs_t), new_rows)
-            updates = []
-            for j in changed.values():
-                if j.job_id in existed:
-                    row = self.to_row(j)
-                    row["b_job_id"] = row.pop("job_id")
-                    updates.append(row)
-            if updates:
-                await conn.execute(
-                    update(jobs_t).where(jobs_t.c.job_id == bindparam("b_job_id")), updates
-                )
-            results.extend(refused)
+        else:
+            async with self.engine.begin() as conn:
+                outcomes = await conn.run_sync(self._write, work, now)
         self.batches += 1
-        for r, outcome in results:
+        for r, outcome in zip(batch, outcomes, strict=True):
             if r.future.done():
                 continue
             if isinstance(outcome, DomainError):
                 r.future.set_exception(outcome)
             else:
                 r.future.set_result(outcome)
+
+    def _write_in_thread(self, work: list[_Work], now: float) -> list[Stored | DomainError]:
+        assert self._thread_engine is not None
+        with self._thread_engine.begin() as conn:
+            return self._write(conn, work, now)
+
+    def _write(self, conn: Connection, work: list[_Work], now: float) -> list[Stored | DomainError]:
+        """The whole batch in one transaction; runs under the async connection (run_sync) or,
+        for SQLite, on a plain connection in this committer's own thread."""
+        outcomes: list[Stored | DomainError | None] = [None] * len(work)
+        # First statement a write: on SQLite the transaction now holds the write lock.
+        stream.ensure_many_sync(conn, sorted({u for u, _, _ in work}), now)
+        job_ids = sorted({m["jobId"] for _, m, _ in work})
+        q = select(jobs_t).where(in_list(conn, jobs_t.c.job_id, "ids")).order_by(jobs_t.c.job_id)
+        if conn.dialect.name == "postgresql":
+            q = q.with_for_update()
+        jobs = {row.job_id: self.from_row(row) for row in conn.execute(q, {"ids": job_ids})}
+        existed = set(jobs)
+        accepted: list[tuple[int, str, dict[str, Any]]] = []
+        for i, (user_id, message, create) in enumerate(work):
+            job_id = message["jobId"]
+            job = jobs.get(job_id)
+            if job is None:
+                if not create:
+                    outcomes[i] = NotFound(
+                        f"job {job_id} does not exist", {"jobId": ["unknown job"]}
+                    )
+                    continue
+                job = Job(job_id=job_id, user_id=user_id, submitted_at=now)
+            elif job.user_id != user_id:
+                outcomes[i] = Conflict(f"job {job_id} belongs to another user")
+                continue
+            try:
+                job, payload = apply(job, message, now)
+            except DomainError as exc:
+                outcomes[i] = exc
+                continue
+            jobs[job_id] = job
+            accepted.append((i, user_id, payload))
+        by_user: dict[str, list[dict[str, Any]]] = {}
+        for _, user_id, payload in accepted:
+            by_user.setdefault(user_id, []).append(payload)
+        stored = stream.append_many_sync(conn, by_user, now, self.history_size)
+        cursor = {u: iter(s) for u, s in stored.items()}
+        changed: dict[str, Job] = {}
+        for i, user_id, _ in accepted:
+            s = next(cursor[user_id])
+            job = jobs[work[i][1]["jobId"]]
+            job.last_message = s.payload
+            job.updated_seq = s.seq
+            changed[job.job_id] = job
+            outcomes[i] = s
+        new_rows = [self.to_row(j) for j in changed.values() if j.job_id not in existed]
+        if new_rows:
+            conn.execute(insert(jobs_t), new_rows)
+        updates = []
+        for j in changed.values():
+            if j.job_id in existed:
+                row = self.to_row(j)
+                row["b_job_id"] = row.pop("job_id")
+                updates.append(row)
+        if updates:
+            conn.execute(update(jobs_t).where(jobs_t.c.job_id == bindparam("b_job_id")), updates)
+        assert all(o is not None for o in outcomes)
+        return outcomes  # type: ignore[return-value]

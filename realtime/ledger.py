@@ -113,6 +113,11 @@ class Ledger:
             from_row=job_from_row,
         )
 
+    async def close(self) -> None:
+        """Release the committer's thread and every database connection."""
+        await self.committer.close()
+        await self.engine.dispose()
+
     # ---- transactions ----------------------------------------------------------------------
 
     @asynccontextmanager

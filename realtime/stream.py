@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from .db import in_list, insert_ignore, messages, streams
@@ -64,12 +64,16 @@ async def ensure(conn: AsyncConnection, user_id: str, now: float) -> None:
 
 async def ensure_many(conn: AsyncConnection, user_ids: Sequence[str], now: float) -> None:
     """`ensure` for several users in one statement."""
+    await conn.run_sync(ensure_many_sync, user_ids, now)
+
+
+def ensure_many_sync(conn: Connection, user_ids: Sequence[str], now: float) -> None:
     rows = [
         {"user_id": u, "epoch": new_epoch(), "last_seq": 0, "acked_seq": 0, "created_at": now}
         for u in user_ids
     ]
     # executemany of one cached statement, not a multi-VALUES statement compiled per size.
-    await conn.execute(insert_ignore(conn, streams), rows)
+    conn.execute(insert_ignore(conn, streams), rows)
 
 
 async def position(conn: AsyncConnection, user_id: str, *, lock: bool = False) -> Position | None:
@@ -105,6 +109,15 @@ async def append_many(
     """`append` for several users in a constant number of statements: the stream rows are
     locked in user order (so concurrent batches cannot deadlock on them), bumped with one
     executemany UPDATE, and every message goes in one executemany INSERT."""
+    return await conn.run_sync(append_many_sync, batches, now, history_size)
+
+
+def append_many_sync(
+    conn: Connection,
+    batches: Mapping[str, Sequence[dict[str, Any]]],
+    now: float,
+    history_size: int,
+) -> dict[str, list[Stored]]:
     ts = iso(now)
     out: dict[str, list[Stored]] = {u: [] for u in batches}
     users = sorted(u for u, p in batches.items() if p)
@@ -117,7 +130,7 @@ async def append_many(
     )
     if conn.dialect.name == "postgresql":
         q = q.with_for_update()
-    lasts = {r.user_id: int(r.last_seq) for r in await conn.execute(q, {"users": users})}
+    lasts = {r.user_id: int(r.last_seq) for r in conn.execute(q, {"users": users})}
     rows: list[dict[str, Any]] = []
     bumps: list[dict[str, Any]] = []
     trims: list[tuple[str, int]] = []
@@ -143,12 +156,10 @@ async def append_many(
             )
         if last // TRIM_EVERY != (first - 1) // TRIM_EVERY and last > history_size:
             trims.append((user_id, int(last) - history_size))
-    await conn.execute(update(streams).where(streams.c.user_id == bindparam("b_user_id")), bumps)
-    await conn.execute(messages.insert(), rows)
+    conn.execute(update(streams).where(streams.c.user_id == bindparam("b_user_id")), bumps)
+    conn.execute(messages.insert(), rows)
     for user_id, upto in trims:
-        await conn.execute(
-            delete(messages).where(messages.c.user_id == user_id, messages.c.seq <= upto)
-        )
+        conn.execute(delete(messages).where(messages.c.user_id == user_id, messages.c.seq <= upto))
     return out
 
 

@@ -77,7 +77,7 @@ class Tracker:
     async def close(self) -> None:
         await self.broadcast.close()
         if self._owns_engine:
-            await self.ledger.engine.dispose()
+            await self.ledger.close()
 
     async def _send(self, stored: Stored) -> int:
         await self.broadcast.send([stored])
