@@ -201,9 +201,15 @@ class Fanout:
         if ch is None:
             return
         async with ch.lock:
-            for sid in list(ch.sids):
-                replay = await self.ledger.replay(user_id, ch.cursor, ch.epoch)
-                await self._send_replay(sid, ch, replay)
+            # Asked with the old epoch, the replay is a snapshot + recovered: false; every
+            # connection gets one, and only then does the room move to the new stream.
+            replay = await self.ledger.replay(user_id, ch.cursor, ch.epoch)
+            for sid in ch.sids:
+                if replay.snapshot is not None:
+                    await self.emitter.emit_to("snapshot", replay.snapshot, (sid,))
+                await self.emitter.emit_to("replay_complete", replay.complete, (sid,))
+            ch.epoch = str(replay.complete["epoch"])
+            ch.cursor = int(replay.complete["toSeq"])
 
 
 class Follower:

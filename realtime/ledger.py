@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import stream
 from .db import jobs as jobs_t
+from .db import messages, streams
 from .group_commit import GroupCommit
 from .jobs import ACTIVE, Job, NotFound, Status, iso
 from .queue import QueueView
@@ -306,8 +307,6 @@ class Ledger:
 
     async def positions(self, user_ids: list[str]) -> dict[str, Position]:
         """Stream positions of several users at once (for the follower)."""
-        from .db import streams
-
         out: dict[str, Position] = {}
         async with self.engine.connect() as conn:
             for i in range(0, len(user_ids), 500):
@@ -362,8 +361,6 @@ class Ledger:
             return await stream.trim_expired(conn, self.clock() - self.history_ttl)
 
     async def count_messages(self, user_id: str) -> int:
-        from .db import messages
-
         async with self.engine.connect() as conn:
             n = await conn.execute(
                 select(func.count()).select_from(messages).where(messages.c.user_id == user_id)

@@ -263,3 +263,28 @@ async def test_polling_transport_gets_the_same_stream(server: Any, connect: Any)
     seqs = await publish_n(server, "poller", 10)
     await c.wait_for(lambda: len(c.seqs()) == 10)
     assert c.seqs() == seqs
+
+
+async def test_stream_reset_while_connected_sends_a_snapshot_with_the_new_epoch(
+    sqlite_server: Any, connect: Any
+) -> None:
+    from sqlalchemy import delete
+
+    from realtime.db import messages, streams
+
+    server = sqlite_server
+    c = await connect(server, "reset")
+    old_epoch = c.of("snapshot")[0]["epoch"]
+    await publish_n(server, "reset", 2, job="r")
+    await c.wait_for(lambda: c.seqs() == [1, 2])
+    async with server.ledger.engine.begin() as conn:  # e.g. the database was restored
+        await conn.execute(delete(messages).where(messages.c.user_id == "reset"))
+        await conn.execute(delete(streams).where(streams.c.user_id == "reset"))
+    await publish_n(server, "reset", 1, job="r2")  # recreates the stream, new epoch
+    await c.wait_for(lambda: len(c.of("replay_complete")) == 2, 5)
+    snap, done = c.of("snapshot")[1], c.of("replay_complete")[-1]
+    assert snap["epoch"] != old_epoch and done["epoch"] == snap["epoch"]
+    assert done["recovered"] is False
+    await publish_n(server, "reset", 1, job="r2", start=10)
+    await c.wait_for(lambda: c.events[-1][1].get("seq") == 2, 5)
+    assert c.events[-1][1]["jobId"] == "r2"
