@@ -89,12 +89,22 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     await asyncio.wait_for(runner.cleanup(), settings.drain_seconds / 2)
 
 
+def _use_uvloop() -> None:
+    """uvloop when it is installed (the `fast` extra)."""
+    try:
+        import uvloop
+    except ImportError:
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = _serve_settings(args)
     port = _port(args)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    _use_uvloop()
     asyncio.run(_serve(settings, args.host, port))
     return EXIT_OK
 
