@@ -31,6 +31,7 @@ from realtime.app import create_app
 from realtime.auth import Auth
 from realtime.config import Settings
 from realtime.keys import LEDGER
+from realtime.ledger import Ledger
 
 SECRET = "test-secret-0123456789abcdef-0123456789"
 API_KEY = "test-api-key-0123456789"
@@ -98,6 +99,34 @@ async def stored_seqs(engine: Any, user_id: str) -> list[int]:
     async with engine.connect() as conn:
         q = select(messages.c.seq).where(messages.c.user_id == user_id).order_by(messages.c.seq)
         return [int(s) for s in (await conn.execute(q)).scalars().all()]
+
+
+class Clock:
+    """An injected clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def ledger(db_url: str, clock: Clock) -> AsyncIterator[Ledger]:
+    """A migrated Ledger on `db_url` whose clock is `clock`."""
+    from realtime.db import create_engine
+    from realtime.ledger import Ledger
+    from realtime.migrate import migrate
+
+    ledger = Ledger(create_engine(db_url), history_size=1000, history_ttl=86400, clock=clock)
+    await migrate(ledger.engine)
+    yield ledger
+    await ledger.close()
 
 
 def make_settings(url: str, **kw: Any) -> Settings:

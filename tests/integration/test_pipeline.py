@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -13,35 +12,11 @@ from realtime.broadcast import NoBroadcast
 from realtime.db import create_engine, workers
 from realtime.jobs import STAGE_MESSAGES, Job, Status, iso
 from realtime.ledger import Ledger
-from realtime.migrate import migrate
 from realtime.pipeline import Lost, Pipeline
 
-from ..conftest import stored_seqs
+from ..conftest import Clock, stored_seqs
 
 VIDEO = "https://youtu.be/dQw4w9WgXcQ"
-
-
-class Clock:
-    """An injected clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def ledger(db_url: str, clock: Clock) -> AsyncIterator[Ledger]:
-    engine = create_engine(db_url)
-    await migrate(engine)
-    yield Ledger(engine, history_size=1000, history_ttl=86400, clock=clock)
-    await engine.dispose()
 
 
 @pytest.fixture

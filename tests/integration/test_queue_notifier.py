@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,22 +14,13 @@ from realtime.broadcast import NoBroadcast
 from realtime.db import create_engine, jobs, messages, streams
 from realtime.jobs import Job, Status, iso
 from realtime.ledger import Ledger
-from realtime.migrate import migrate
 from realtime.notifier import QueueNotifier, _Due
 from realtime.pipeline import Pipeline
 from realtime.stream import Stored
 
-from ..conftest import stored_seqs
+from ..conftest import Clock, stored_seqs
 
 VIDEO = "https://youtu.be/dQw4w9WgXcQ"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Recorder(NoBroadcast):
@@ -41,19 +31,6 @@ class Recorder(NoBroadcast):
 
     async def send(self, stored: Any) -> None:
         self.sent.extend(stored)
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-async def ledger(db_url: str, clock: Clock) -> AsyncIterator[Ledger]:
-    engine = create_engine(db_url)
-    await migrate(engine)
-    yield Ledger(engine, history_size=1000, history_ttl=86400, clock=clock)
-    await engine.dispose()
 
 
 def start(job: Job, now: float) -> dict[str, Any]:
