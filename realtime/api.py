@@ -17,7 +17,6 @@ from .auth import Identity, TokenError
 from .jobs import DomainError, Invalid, NotFound
 from .keys import AUTH, BROADCAST, ENGINE, LEDGER, METRICS, NOTIFIER, SETTINGS, STATE
 from .schemas import DemoTokenBody, PublishBody, StatusAllQuery, SubmitJobBody
-from .tracker import validated
 
 log = logging.getLogger(__name__)
 STATIC = Path(__file__).with_name("static")
@@ -223,11 +222,11 @@ async def publish(request: web.Request) -> web.Response:
     given = request.headers.get("X-API-Key", "")
     if not hmac.compare_digest(given.encode(), key.encode()):
         raise DomainErrorHTTP(401, "unauthorized", "missing or wrong X-API-Key")
+    # PublishBody has already loaded the message through its type's schema.
     data = await body(request, PublishBody(), "message")
+    message = data["message"]
     stored = await request.app[LEDGER].publish(
-        data["userId"],
-        validated(data["message"]),
-        create=data["message"]["type"] == "progress_update",
+        data["userId"], message, create=message["type"] == "progress_update"
     )
     request.app[METRICS].stored.inc()
     await request.app[BROADCAST].send([stored])

@@ -129,6 +129,16 @@ async def ledger(db_url: str, clock: Clock) -> AsyncIterator[Ledger]:
     await ledger.close()
 
 
+async def submit_jobs(ledger: Ledger, clock: Clock, n: int, users: int = 2) -> list[str]:
+    """Queue n jobs round-robin over user0..user{users-1}, 1 ms apart; their ids in order."""
+    ids = []
+    for i in range(n):
+        clock.now += 0.001
+        job, _ = await ledger.submit(f"user{i % users}", "https://youtu.be/dQw4w9WgXcQ")
+        ids.append(job.job_id)
+    return ids
+
+
 def make_settings(url: str, **kw: Any) -> Settings:
     base = Settings(
         database_url=url,

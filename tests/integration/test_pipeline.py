@@ -14,7 +14,7 @@ from realtime.jobs import STAGE_MESSAGES, Job, Status, iso
 from realtime.ledger import Ledger
 from realtime.pipeline import Lost, Pipeline
 
-from ..conftest import Clock, stored_seqs
+from ..conftest import Clock, stored_seqs, submit_jobs
 
 VIDEO = "https://youtu.be/dQw4w9WgXcQ"
 
@@ -29,15 +29,6 @@ def start(job: Job, now: float) -> dict[str, Any]:
     return {"type": "progress_update", "jobId": job.job_id, "stage": stage, "progress": 0}
 
 
-async def submit(ledger: Ledger, clock: Clock, n: int, users: int = 2) -> list[str]:
-    ids = []
-    for i in range(n):
-        clock.now += 0.001
-        job, _ = await ledger.submit(f"user{i % users}", VIDEO)
-        ids.append(job.job_id)
-    return ids
-
-
 async def status(ledger: Ledger, job_id: str) -> Job:
     found = await ledger.job(job_id)
     assert found is not None
@@ -47,7 +38,7 @@ async def status(ledger: Ledger, job_id: str) -> Job:
 async def test_concurrent_claims_never_share_a_job(
     ledger: Ledger, clock: Clock, db_url: str
 ) -> None:
-    ids = await submit(ledger, clock, 24, users=4)
+    ids = await submit_jobs(ledger, clock, 24, users=4)
     # eight workers, each with its own engine (as separate processes would have)
     engines = [create_engine(db_url) for _ in range(8)]
     claimed: list[tuple[int, str]] = []
@@ -79,7 +70,7 @@ async def test_concurrent_claims_never_share_a_job(
 
 
 async def test_claims_follow_submit_order(pipeline: Pipeline, ledger: Ledger, clock: Clock) -> None:
-    ids = await submit(ledger, clock, 5)
+    ids = await submit_jobs(ledger, clock, 5)
     order = []
     for _ in range(5):
         job = await pipeline.claim("w", start)
@@ -92,7 +83,7 @@ async def test_claims_follow_submit_order(pipeline: Pipeline, ledger: Ledger, cl
 async def test_the_claim_stores_the_first_progress_update(
     pipeline: Pipeline, ledger: Ledger, clock: Clock
 ) -> None:
-    [job_id] = await submit(ledger, clock, 1)
+    [job_id] = await submit_jobs(ledger, clock, 1)
     job = await pipeline.claim("w1", start)
     assert job is not None and job.job_id == job_id
     stored = await status(ledger, job_id)
@@ -105,7 +96,7 @@ async def test_the_claim_stores_the_first_progress_update(
 async def test_a_due_retry_is_claimed_before_queued_jobs(
     pipeline: Pipeline, ledger: Ledger, clock: Clock
 ) -> None:
-    first, second, third = await submit(ledger, clock, 3)
+    first, second, third = await submit_jobs(ledger, clock, 3)
     job = await pipeline.claim("w", start)
     assert job is not None and job.job_id == first
     await pipeline.publish(
@@ -139,7 +130,7 @@ async def test_a_due_retry_is_claimed_before_queued_jobs(
 async def test_publish_for_a_cancelled_job_raises_and_stores_nothing(
     pipeline: Pipeline, ledger: Ledger, clock: Clock
 ) -> None:
-    [job_id] = await submit(ledger, clock, 1)
+    [job_id] = await submit_jobs(ledger, clock, 1)
     job = await pipeline.claim("w", start)
     assert job is not None
     await ledger.cancel(job.user_id, job_id)
@@ -166,7 +157,7 @@ async def test_publish_for_a_cancelled_job_raises_and_stores_nothing(
 async def test_another_workers_job_cannot_be_published_for(
     pipeline: Pipeline, ledger: Ledger, clock: Clock
 ) -> None:
-    await submit(ledger, clock, 1)
+    await submit_jobs(ledger, clock, 1)
     job = await pipeline.claim("w1", start)
     assert job is not None
     assert await pipeline.still_held("w1", [job]) == {job.job_id}
@@ -178,7 +169,7 @@ async def test_another_workers_job_cannot_be_published_for(
 async def test_stalled_jobs_are_retried_then_failed(
     pipeline: Pipeline, ledger: Ledger, clock: Clock
 ) -> None:
-    [job_id] = await submit(ledger, clock, 1)
+    [job_id] = await submit_jobs(ledger, clock, 1)
     # a backend's own job, published without claiming: never swept
     await ledger.publish(
         "user9",
@@ -206,7 +197,7 @@ async def test_stalled_jobs_are_retried_then_failed(
 async def test_heartbeats_keep_held_jobs_alive(
     pipeline: Pipeline, ledger: Ledger, clock: Clock
 ) -> None:
-    await submit(ledger, clock, 1)
+    await submit_jobs(ledger, clock, 1)
     await pipeline.heartbeat("w", concurrency=2, speed=3.0)
     job = await pipeline.claim("w", start)
     assert job is not None
@@ -226,7 +217,7 @@ async def test_heartbeats_keep_held_jobs_alive(
 async def test_live_workers_set_the_wait_estimates(
     pipeline: Pipeline, ledger: Ledger, clock: Clock
 ) -> None:
-    await submit(ledger, clock, 1)
+    await submit_jobs(ledger, clock, 1)
     async with ledger.engine.connect() as conn:
         assert await ledger.queue.estimate_wait(conn, 0) is None  # no live worker
     await pipeline.heartbeat("w", concurrency=1, speed=4.0)
@@ -255,7 +246,7 @@ async def test_live_workers_set_the_wait_estimates(
 
 
 async def test_positions_of_many_jobs_in_one_go(ledger: Ledger, clock: Clock) -> None:
-    ids = await submit(ledger, clock, 7, users=3)
+    ids = await submit_jobs(ledger, clock, 7, users=3)
     snap = await ledger.snapshot("user1")
     positions = {j["jobId"]: j["position"] for j in snap["jobs"]}
     assert positions == {ids[i]: i + 1 for i in (1, 4)}

@@ -18,7 +18,7 @@ from realtime.notifier import QueueNotifier, _Due
 from realtime.pipeline import Pipeline
 from realtime.stream import Stored
 
-from ..conftest import Clock, stored_seqs
+from ..conftest import Clock, stored_seqs, submit_jobs
 
 VIDEO = "https://youtu.be/dQw4w9WgXcQ"
 
@@ -42,15 +42,6 @@ def start(job: Job, now: float) -> dict[str, Any]:
     }
 
 
-async def submit(ledger: Ledger, clock: Clock, n: int, users: int = 3) -> list[str]:
-    ids = []
-    for i in range(n):
-        clock.now += 0.001
-        job, _ = await ledger.submit(f"user{i % users}", VIDEO)
-        ids.append(job.job_id)
-    return ids
-
-
 async def queue_updates(ledger: Ledger) -> list[dict[str, Any]]:
     async with ledger.engine.connect() as conn:
         rows = await conn.execute(
@@ -62,7 +53,7 @@ async def queue_updates(ledger: Ledger) -> list[dict[str, Any]]:
 
 
 async def test_a_dequeue_updates_exactly_the_jobs_that_moved(ledger: Ledger, clock: Clock) -> None:
-    ids = await submit(ledger, clock, 5)
+    ids = await submit_jobs(ledger, clock, 5, users=3)
     sent = Recorder()
     notifier = QueueNotifier(ledger, sent, interval=0.5)
     assert await notifier.pass_once() == 0, "nothing moved since the submits"
@@ -86,7 +77,7 @@ async def test_a_dequeue_updates_exactly_the_jobs_that_moved(ledger: Ledger, clo
 async def test_estimated_start_updates_only_when_it_moves_enough(
     ledger: Ledger, clock: Clock
 ) -> None:
-    ids = await submit(ledger, clock, 4)
+    ids = await submit_jobs(ledger, clock, 4, users=3)
     pipeline = Pipeline(ledger, NoBroadcast())
     notifier = QueueNotifier(ledger, NoBroadcast())
     await pipeline.heartbeat("w1", concurrency=1, speed=1.0)
@@ -111,7 +102,7 @@ async def test_estimated_start_updates_only_when_it_moves_enough(
 async def test_several_notifiers_store_no_duplicates(
     ledger: Ledger, clock: Clock, db_url: str
 ) -> None:
-    ids = await submit(ledger, clock, 30, users=5)
+    ids = await submit_jobs(ledger, clock, 30, users=5)
     for _ in range(3):
         assert await Pipeline(ledger, NoBroadcast()).claim("w", start) is not None
     engines = [create_engine(db_url) for _ in range(4)]
@@ -139,7 +130,7 @@ async def test_several_notifiers_store_no_duplicates(
 
 
 async def test_a_decision_on_stale_data_is_dropped(ledger: Ledger, clock: Clock) -> None:
-    [_, b] = await submit(ledger, clock, 2)
+    [_, b] = await submit_jobs(ledger, clock, 2, users=3)
     notifier = QueueNotifier(ledger, NoBroadcast())
     found = await ledger.job(b)
     assert found is not None
@@ -156,7 +147,7 @@ async def test_a_decision_on_stale_data_is_dropped(ledger: Ledger, clock: Clock)
 
 
 async def test_wake_runs_a_pass_at_once(ledger: Ledger, clock: Clock) -> None:
-    ids = await submit(ledger, clock, 3)
+    ids = await submit_jobs(ledger, clock, 3, users=3)
     notifier = QueueNotifier(ledger, NoBroadcast(), interval=30.0)
     task = asyncio.create_task(notifier.run())
     try:
