@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -144,31 +145,39 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def sync_twin(engine: AsyncEngine) -> Engine:
-    """A plain (pysqlite) engine on the same SQLite file, for work done in one thread hop."""
+def is_sqlite_file(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
+
+
+def sync_twin(engine: AsyncEngine, size: int = 1, *, autocommit: bool = False) -> Engine:
+    """A plain (pysqlite) engine on the same SQLite file, for work done in one thread hop.
+    With `autocommit`, pysqlite issues no BEGIN of its own: the caller brackets its
+    transaction itself (pysqlite would not begin one before a SELECT)."""
     url = engine.url.set(drivername="sqlite")
     twin = sa_create_engine(
         url,
         poolclass=QueuePool,
-        pool_size=1,
+        pool_size=size,
         max_overflow=0,
         connect_args={"timeout": 30, "check_same_thread": False},
+        **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
     event.listen(twin, "connect", _sqlite_pragmas)
     return twin
 
 
-def insert_ignore(conn: Any, table: Table) -> Any:
-    """INSERT ... ON CONFLICT DO NOTHING for whichever backend `conn` talks to; execute it with
-    the row (or rows) as parameters."""
-    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
+@functools.cache
+def insert_ignore(dialect: str, table: Table) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for the `dialect` backend; execute it with the row (or
+    rows) as parameters. Built once per backend and table."""
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing()
 
 
-def in_list(conn: Any, column: Any, name: str) -> Any:
+def in_list(dialect: str, column: Any, name: str) -> Any:
     """`column IN (:name...)` whose SQL text does not depend on the list's length: `= ANY(array)`
     on PostgreSQL (one prepared statement for every batch size), an expanding IN on SQLite."""
-    if conn.dialect.name == "postgresql":
+    if dialect == "postgresql":
         return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
     return column.in_(bindparam(name, expanding=True))
 

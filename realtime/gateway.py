@@ -84,6 +84,7 @@ class Gateway:
         self.metrics = metrics
         self.state = state
         self.sessions: dict[str, Session] = {}
+        self._auth_schema = ConnectAuth()
         self._ack_schema = AckBody()
         self._resume_schema = ResumeBody()
         sio.on("connect", self.on_connect)
@@ -120,7 +121,7 @@ class Gateway:
         if self.state.draining:
             raise self._refuse("unavailable")
         try:
-            body = ConnectAuth().load(auth if isinstance(auth, dict) else {})
+            body = self._auth_schema.load(auth if isinstance(auth, dict) else {})
         except ValidationError as exc:
             if "token" in exc.messages:
                 raise self._refuse("unauthorized") from None

@@ -13,6 +13,7 @@ its own caller. Seqs stay gap-free because they are handed out inside the transa
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import stream
-from .db import in_list, sync_twin
+from .db import in_list, is_sqlite_file, sync_twin
 from .db import jobs as jobs_t
 from .jobs import Conflict, DomainError, Job, NotFound, apply
 from .stream import Stored
@@ -35,6 +36,18 @@ MAX_BATCH = 512
 # PostgreSQL may still pick a transaction as a deadlock victim against other writers (the
 # queue notifier, a worker's claim); the batch is simply run again.
 RETRIES = 3
+
+
+# Built once: constructing a statement costs about as much as running it.
+_INSERT_JOBS = insert(jobs_t)
+_UPDATE_JOBS = update(jobs_t).where(jobs_t.c.job_id == bindparam("b_job_id"))
+
+
+@functools.cache
+def _jobs_q(dialect: str) -> Any:
+    """The jobs of `:ids`, locked in id order (PostgreSQL)."""
+    q = select(jobs_t).where(in_list(dialect, jobs_t.c.job_id, "ids")).order_by(jobs_t.c.job_id)
+    return q.with_for_update() if dialect == "postgresql" else q
 
 
 _Work = tuple[str, dict[str, Any], bool]  # user id, message, create
@@ -68,7 +81,7 @@ class GroupCommit:
         # committer keeps its own plain connection in its own thread: one hop per batch.
         self._thread_engine: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
-        if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        if is_sqlite_file(engine):
             self._thread_engine = sync_twin(engine)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="group-commit")
         self._runner: asyncio.Task[None] | None = None
@@ -144,10 +157,8 @@ class GroupCommit:
         # First statement a write: on SQLite the transaction now holds the write lock.
         stream.ensure_many_sync(conn, sorted({u for u, _, _ in work}), now)
         job_ids = sorted({m["jobId"] for _, m, _ in work})
-        q = select(jobs_t).where(in_list(conn, jobs_t.c.job_id, "ids")).order_by(jobs_t.c.job_id)
-        if conn.dialect.name == "postgresql":
-            q = q.with_for_update()
-        jobs = {row.job_id: self.from_row(row) for row in conn.execute(q, {"ids": job_ids})}
+        rows = conn.execute(_jobs_q(conn.dialect.name), {"ids": job_ids})
+        jobs = {row.job_id: self.from_row(row) for row in rows}
         existed = set(jobs)
         accepted: list[tuple[int, str, dict[str, Any]]] = []
         for i, (user_id, message, create) in enumerate(work):
@@ -185,7 +196,7 @@ class GroupCommit:
             outcomes[i] = s
         new_rows = [self.to_row(j) for j in changed.values() if j.job_id not in existed]
         if new_rows:
-            conn.execute(insert(jobs_t), new_rows)
+            conn.execute(_INSERT_JOBS, new_rows)
         updates = []
         for j in changed.values():
             if j.job_id in existed:
@@ -193,6 +204,6 @@ class GroupCommit:
                 row["b_job_id"] = row.pop("job_id")
                 updates.append(row)
         if updates:
-            conn.execute(update(jobs_t).where(jobs_t.c.job_id == bindparam("b_job_id")), updates)
+            conn.execute(_UPDATE_JOBS, updates)
         assert all(o is not None for o in outcomes)
         return outcomes  # type: ignore[return-value]

@@ -12,9 +12,9 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from . import stream
@@ -23,9 +23,11 @@ from .db import messages, streams
 from .group_commit import GroupCommit
 from .jobs import ACTIVE, Job, NotFound, Status, iso
 from .queue import QueueView
+from .reader import Reader
 from .stream import Position, Stored
 
 Clock = Callable[[], float]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,19 @@ class Ledger:
         self.history_ttl = history_ttl
         self.clock = clock
         self.queue = QueueView(clock)
+        self.reader = Reader(engine)
+        # Built once (with bound parameters): it runs on every connect.
+        self._visible_q = (
+            select(jobs_t)
+            .where(
+                jobs_t.c.user_id == bindparam("user_id"),
+                or_(
+                    *(jobs_t.c.status == s.value for s in ACTIVE),
+                    jobs_t.c.finished_at >= bindparam("cutoff"),
+                ),
+            )
+            .order_by(jobs_t.c.submitted_at, jobs_t.c.job_id)
+        )
         self.committer = GroupCommit(
             engine,
             history_size=history_size,
@@ -117,6 +132,7 @@ class Ledger:
     async def close(self) -> None:
         """Release the committer's thread and every database connection."""
         await self.committer.close()
+        await self.reader.close()
         await self.engine.dispose()
 
     # ---- transactions ----------------------------------------------------------------------
@@ -222,31 +238,15 @@ class Ledger:
                 pos = ahead + 1
         return job, pos
 
-    async def _visible_jobs(self, conn: AsyncConnection, user_id: str) -> list[Job]:
+    def _visible_jobs(self, conn: Connection, user_id: str) -> list[Job]:
         """The user's active jobs and those finished within the history TTL, oldest first."""
-        cutoff = self.clock() - self.history_ttl
-        rows = (
-            await conn.execute(
-                select(jobs_t)
-                .where(
-                    jobs_t.c.user_id == user_id,
-                    (jobs_t.c.status.in_([s.value for s in ACTIVE]))
-                    | (jobs_t.c.finished_at >= cutoff),
-                )
-                .order_by(jobs_t.c.submitted_at, jobs_t.c.job_id)
-            )
-        ).all()
-        return [job_from_row(r) for r in rows]
+        params = {"user_id": user_id, "cutoff": self.clock() - self.history_ttl}
+        return [job_from_row(r) for r in conn.execute(self._visible_q, params)]
 
-    async def _snapshot(
-        self, conn: AsyncConnection, user_id: str, pos: Position | None = None
-    ) -> dict[str, Any]:
-        """Job states as of `pos` (the stream position read, locked, in this transaction)."""
-        if pos is None:
-            pos = await stream.position(conn, user_id, lock=True)
-        assert pos is not None  # the caller ran stream.ensure in this transaction
-        jobs = await self._visible_jobs(conn, user_id)
-        positions = await self.queue.positions(conn, [j for j in jobs if j.status == Status.QUEUED])
+    def _snapshot(self, conn: Connection, user_id: str, pos: Position) -> dict[str, Any]:
+        """Job states as of `pos` (the stream position read in this transaction)."""
+        jobs = self._visible_jobs(conn, user_id)
+        positions = self.queue.positions(conn, [j for j in jobs if j.status == Status.QUEUED])
         return {
             "type": "snapshot",
             "jobs": [j.state(positions.get(j.job_id)) for j in jobs],
@@ -255,9 +255,23 @@ class Ledger:
             "ts": iso(self.clock()),
         }
 
+    async def _read(self, plan: Callable[[Connection, bool], T | None], user_id: str) -> T:
+        """`plan(conn, lock)` over one consistent snapshot of the store. A stream that does
+        not exist yet is created first, in a write transaction (once per user); `plan` then
+        returns None from the read path."""
+        got = await self.reader.run(plan, False)
+        if got is None:
+            async with self.writing(user_id) as conn:
+                got = await conn.run_sync(plan, True)
+        assert got is not None  # the stream exists now
+        return got
+
     async def snapshot(self, user_id: str) -> dict[str, Any]:
-        async with self.writing(user_id) as conn:
-            return await self._snapshot(conn, user_id)
+        def plan(conn: Connection, lock: bool) -> dict[str, Any] | None:
+            pos = stream.position(conn, user_id, lock=lock)
+            return self._snapshot(conn, user_id, pos) if pos else None
+
+        return await self._read(plan, user_id)
 
     async def replay(self, user_id: str, last_seq: int | None, epoch: str | None) -> Replay:
         """Plan what a connection gets, per the contract's delivery rules.
@@ -266,27 +280,35 @@ class Ledger:
         `last_seq`: a snapshot, then the un-acked messages (the offline queue). When `last_seq`
         cannot be honoured: a snapshot and `recovered: false`.
         """
-        async with self.writing(user_id) as conn:
-            pos = await stream.position(conn, user_id, lock=True)
-            assert pos is not None
-            if last_seq is not None:
-                honourable = epoch == pos.epoch and 0 <= last_seq <= pos.last_seq
-                read = (
-                    await stream.read_after(conn, user_id, last_seq, pos.last_seq)
-                    if honourable
-                    else None
-                )
-                if read is not None and read.complete:
-                    kept, omitted = stream.compact(read.messages)
-                    return Replay(None, kept, self._complete(last_seq + 1, pos, omitted, True))
-                snap = await self._snapshot(conn, user_id, pos)
-                return Replay(snap, [], self._complete(pos.last_seq + 1, pos, 0, False))
-            snap = await self._snapshot(conn, user_id, pos)
-            read = await stream.read_after(conn, user_id, pos.acked_seq, pos.last_seq)
-            kept, omitted = stream.compact(read.messages)
-            first = read.messages[0]["seq"] if read.messages else pos.last_seq + 1
-            from_seq = pos.acked_seq + 1 if read.complete else first
-            return Replay(snap, kept, self._complete(from_seq, pos, omitted, read.complete))
+
+        def plan(conn: Connection, lock: bool) -> Replay | None:
+            pos = stream.position(conn, user_id, lock=lock)
+            return self._plan_replay(conn, user_id, pos, last_seq, epoch) if pos else None
+
+        return await self._read(plan, user_id)
+
+    def _plan_replay(
+        self,
+        conn: Connection,
+        user_id: str,
+        pos: Position,
+        last_seq: int | None,
+        epoch: str | None,
+    ) -> Replay:
+        if last_seq is not None:
+            honourable = epoch == pos.epoch and 0 <= last_seq <= pos.last_seq
+            read = stream.read_after(conn, user_id, last_seq, pos.last_seq) if honourable else None
+            if read is not None and read.complete:
+                kept, omitted = stream.compact(read.messages)
+                return Replay(None, kept, self._complete(last_seq + 1, pos, omitted, True))
+            snap = self._snapshot(conn, user_id, pos)
+            return Replay(snap, [], self._complete(pos.last_seq + 1, pos, 0, False))
+        snap = self._snapshot(conn, user_id, pos)
+        read = stream.read_after(conn, user_id, pos.acked_seq, pos.last_seq)
+        kept, omitted = stream.compact(read.messages)
+        first = read.messages[0]["seq"] if read.messages else pos.last_seq + 1
+        from_seq = pos.acked_seq + 1 if read.complete else first
+        return Replay(snap, kept, self._complete(from_seq, pos, omitted, read.complete))
 
     def _complete(
         self, from_seq: int, pos: Position, omitted: int, recovered: bool
@@ -303,7 +325,7 @@ class Ledger:
 
     async def read_after(self, user_id: str, after: int, upto: int) -> stream.Read:
         async with self.engine.connect() as conn:
-            return await stream.read_after(conn, user_id, after, upto)
+            return await conn.run_sync(stream.read_after, user_id, after, upto)
 
     async def positions(self, user_ids: list[str]) -> dict[str, Position]:
         """Stream positions of several users at once (for the follower)."""
@@ -328,17 +350,21 @@ class Ledger:
         self, user_id: str, since: int | None, epoch: str | None
     ) -> dict[str, Any]:
         """The HTTP polling fallback's answer."""
-        async with self.writing(user_id) as conn:
-            pos = await stream.position(conn, user_id, lock=True)
-            assert pos is not None
+
+        def plan(conn: Connection, lock: bool) -> dict[str, Any] | None:
+            pos = stream.position(conn, user_id, lock=lock)
+            if pos is None:
+                return None
             if since is not None and epoch == pos.epoch and 0 <= since <= pos.last_seq:
-                read = await stream.read_after(conn, user_id, since, pos.last_seq)
+                read = stream.read_after(conn, user_id, since, pos.last_seq)
                 if read.complete:
                     kept, omitted = stream.compact(read.messages)
                     return self._status(kept, pos, omitted, True)
-            latest = [j.last_message for j in await self._visible_jobs(conn, user_id)]
+            latest = [j.last_message for j in self._visible_jobs(conn, user_id)]
             latest_sorted = sorted((m for m in latest if m), key=lambda m: int(m.get("seq", 0)))
             return self._status(latest_sorted, pos, 0, since is None)
+
+        return await self._read(plan, user_id)
 
     @staticmethod
     def _status(

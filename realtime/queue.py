@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import Connection, and_, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from . import eta
@@ -51,6 +51,31 @@ def _ahead_clause(job: Job) -> Any:
     )
 
 
+def _positions_query() -> Any:
+    """Each job of `:ids` that is still queued, with the count of queued jobs ahead of it.
+    Built once: constructing the aliased subquery costs more than running it."""
+    ahead_of = jobs_t.alias("ahead_of")
+    ahead = (
+        select(func.count())
+        .select_from(ahead_of)
+        .where(
+            ahead_of.c.status == Status.QUEUED.value,
+            or_(
+                ahead_of.c.submitted_at < jobs_t.c.submitted_at,
+                and_(
+                    ahead_of.c.submitted_at == jobs_t.c.submitted_at,
+                    ahead_of.c.job_id < jobs_t.c.job_id,
+                ),
+            ),
+        )
+        .scalar_subquery()
+    )
+    return select(jobs_t.c.job_id, ahead).where(
+        jobs_t.c.job_id.in_(bindparam("ids", expanding=True)),
+        jobs_t.c.status == Status.QUEUED.value,
+    )
+
+
 @dataclass(frozen=True)
 class Outlook:
     """What the wait estimates of one moment rest on: live slots, the model, and the time
@@ -74,6 +99,7 @@ class Outlook:
 class QueueView:
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
+        self._positions_q = _positions_query()
 
     async def length(self, conn: AsyncConnection) -> int:
         q = select(func.count()).select_from(jobs_t).where(jobs_t.c.status == Status.QUEUED.value)
@@ -88,35 +114,13 @@ class QueueView:
         ahead, length = (await conn.execute(q)).one()
         return int(ahead or 0), int(length or 0)
 
-    async def positions(self, conn: AsyncConnection, queued: Sequence[Job]) -> dict[str, int]:
+    def positions(self, conn: Connection, queued: Sequence[Job]) -> dict[str, int]:
         """Queue positions of `queued` jobs: one query per 500 jobs, each an index range
         count per job (not a scan of the whole queue)."""
-        ahead_of = jobs_t.alias("ahead_of")
-        ahead = (
-            select(func.count())
-            .select_from(ahead_of)
-            .where(
-                ahead_of.c.status == Status.QUEUED.value,
-                or_(
-                    ahead_of.c.submitted_at < jobs_t.c.submitted_at,
-                    and_(
-                        ahead_of.c.submitted_at == jobs_t.c.submitted_at,
-                        ahead_of.c.job_id < jobs_t.c.job_id,
-                    ),
-                ),
-            )
-            .scalar_subquery()
-        )
         out: dict[str, int] = {}
         ids = [j.job_id for j in queued]
         for i in range(0, len(ids), _CHUNK):
-            rows = await conn.execute(
-                select(jobs_t.c.job_id, ahead).where(
-                    jobs_t.c.job_id.in_(ids[i : i + _CHUNK]),
-                    jobs_t.c.status == Status.QUEUED.value,
-                )
-            )
-            for job_id, n in rows:
+            for job_id, n in conn.execute(self._positions_q, {"ids": ids[i : i + _CHUNK]}):
                 out[job_id] = int(n) + 1
         return out
 
@@ -191,7 +195,7 @@ class QueueView:
         length = await self.length(conn)
         now = self.clock()
         queued = [Job(job_id=r.job_id, user_id=user_id, submitted_at=r.submitted_at) for r in rows]
-        positions = await self.positions(conn, queued) if queued else {}
+        positions = await conn.run_sync(self.positions, queued) if queued else {}
         waits: list[float] | None = None
         if positions:
             waits = (await self.outlook(conn)).waits(max(positions.values()))

@@ -10,6 +10,7 @@ Guarantees (on SQLite and PostgreSQL alike):
 
 from __future__ import annotations
 
+import functools
 import json
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
@@ -73,19 +74,43 @@ def ensure_many_sync(conn: Connection, user_ids: Sequence[str], now: float) -> N
         for u in user_ids
     ]
     # executemany of one cached statement, not a multi-VALUES statement compiled per size.
-    conn.execute(insert_ignore(conn, streams), rows)
+    conn.execute(insert_ignore(conn.dialect.name, streams), rows)
 
 
-async def position(conn: AsyncConnection, user_id: str, *, lock: bool = False) -> Position | None:
+# Built once: constructing a statement costs more than running it on the connect path.
+_POSITION = select(streams.c.epoch, streams.c.last_seq, streams.c.acked_seq).where(
+    streams.c.user_id == bindparam("user_id")
+)
+_POSITION_LOCKED = _POSITION.with_for_update(read=True)
+_TAIL = select(messages.c.seq, messages.c.payload).where(
+    messages.c.user_id == bindparam("user_id"), messages.c.seq > bindparam("after")
+)
+_AFTER = _TAIL.order_by(messages.c.seq)
+_BETWEEN = _TAIL.where(messages.c.seq <= bindparam("upto")).order_by(messages.c.seq)
+
+
+def position(conn: Connection, user_id: str, *, lock: bool = False) -> Position | None:
     """The stream's position; with `lock`, hold appends of this user until commit (PostgreSQL;
-    on SQLite the transaction already holds the database write lock)."""
-    q = select(streams.c.epoch, streams.c.last_seq, streams.c.acked_seq).where(
-        streams.c.user_id == user_id
-    )
-    if lock and conn.dialect.name == "postgresql":
-        q = q.with_for_update(read=True)
-    row = (await conn.execute(q)).first()
+    on SQLite a write transaction already holds the database write lock)."""
+    q = _POSITION_LOCKED if lock and conn.dialect.name == "postgresql" else _POSITION
+    row = conn.execute(q, {"user_id": user_id}).first()
     return Position(row.epoch, row.last_seq, row.acked_seq) if row else None
+
+
+@functools.cache
+def _lock_q(dialect: str) -> Any:
+    """The stream rows of `:users`, locked in user order (PostgreSQL; SQLite's write
+    transaction already holds the lock)."""
+    q = (
+        select(streams.c.user_id, streams.c.last_seq)
+        .where(in_list(dialect, streams.c.user_id, "users"))
+        .order_by(streams.c.user_id)
+    )
+    return q.with_for_update() if dialect == "postgresql" else q
+
+
+_BUMP = update(streams).where(streams.c.user_id == bindparam("b_user_id"))
+_INSERT_MESSAGES = messages.insert()
 
 
 async def append(
@@ -123,14 +148,10 @@ def append_many_sync(
     users = sorted(u for u, p in batches.items() if p)
     if not users:
         return out
-    q = (
-        select(streams.c.user_id, streams.c.last_seq)
-        .where(in_list(conn, streams.c.user_id, "users"))
-        .order_by(streams.c.user_id)
-    )
-    if conn.dialect.name == "postgresql":
-        q = q.with_for_update()
-    lasts = {r.user_id: int(r.last_seq) for r in conn.execute(q, {"users": users})}
+    lasts = {
+        r.user_id: int(r.last_seq)
+        for r in conn.execute(_lock_q(conn.dialect.name), {"users": users})
+    }
     rows: list[dict[str, Any]] = []
     bumps: list[dict[str, Any]] = []
     trims: list[tuple[str, int]] = []
@@ -156,23 +177,17 @@ def append_many_sync(
             )
         if last // TRIM_EVERY != (first - 1) // TRIM_EVERY and last > history_size:
             trims.append((user_id, int(last) - history_size))
-    conn.execute(update(streams).where(streams.c.user_id == bindparam("b_user_id")), bumps)
-    conn.execute(messages.insert(), rows)
+    conn.execute(_BUMP, bumps)
+    conn.execute(_INSERT_MESSAGES, rows)
     for user_id, upto in trims:
         conn.execute(delete(messages).where(messages.c.user_id == user_id, messages.c.seq <= upto))
     return out
 
 
-async def read_after(
-    conn: AsyncConnection, user_id: str, after: int, upto: int | None = None
-) -> Read:
+def read_after(conn: Connection, user_id: str, after: int, upto: int | None = None) -> Read:
     """Stored messages with after < seq <= upto, oldest first, and whether none is missing."""
-    q = select(messages.c.seq, messages.c.payload).where(
-        messages.c.user_id == user_id, messages.c.seq > after
-    )
-    if upto is not None:
-        q = q.where(messages.c.seq <= upto)
-    rows = (await conn.execute(q.order_by(messages.c.seq))).all()
+    params = {"user_id": user_id, "after": after, "upto": upto}
+    rows = conn.execute(_AFTER if upto is None else _BETWEEN, params).all()
     complete = all(row.seq == after + 1 + i for i, row in enumerate(rows))
     if upto is not None and complete:
         complete = (rows[-1].seq if rows else after) == upto

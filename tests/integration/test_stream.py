@@ -127,3 +127,36 @@ async def test_group_commit_shares_transactions_and_refuses_one_by_one(db_url: s
         seqs = await stored_seqs(engine, f"u{u}")
         assert list(seqs) == list(range(1, 16))
     await engine.dispose()
+
+
+async def test_replays_taken_while_publishing_each_show_one_moment(ledger: Ledger) -> None:
+    """Replays read without locks; each must still see the jobs exactly as of its lastSeq
+    (a job newer than lastSeq would later be walked back by the live messages)."""
+
+    def msg(job: str, progress: int) -> dict[str, Any]:
+        return {"type": "progress_update", "jobId": job, "stage": "indexing", "progress": progress}
+
+    jobs = [f"j{i}" for i in range(5)]
+    for job in jobs:
+        await ledger.publish("c", msg(job, 0), create=True)
+    replays: list[Any] = []
+
+    async def publish() -> None:
+        for progress in range(1, 100):
+            await asyncio.gather(*(ledger.publish("c", msg(job, progress)) for job in jobs))
+
+    async def watch(done: asyncio.Task[None]) -> None:
+        while not done.done():
+            replays.append(await ledger.replay("c", None, None))
+
+    publishing = asyncio.create_task(publish())
+    await asyncio.gather(publishing, watch(publishing), watch(publishing))
+    stored = (await ledger.read_after("c", 0, 5 * 100)).messages
+    assert len(replays) > 10
+    for replay in replays:
+        last_seq = replay.snapshot["lastSeq"]
+        as_of = {m["jobId"]: m["progress"] for m in stored if m["seq"] <= last_seq}
+        assert {j["jobId"]: j["progress"] for j in replay.snapshot["jobs"]} == as_of
+        # The offline queue (nothing acked) runs exactly up to the same moment.
+        assert replay.complete["toSeq"] == last_seq
+        assert replay.messages[-1]["seq"] == last_seq
