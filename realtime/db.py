@@ -149,10 +149,13 @@ def is_sqlite_file(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
 
 
-def sync_twin(engine: AsyncEngine, size: int = 1, *, autocommit: bool = False) -> Engine:
+def sync_twin(
+    engine: AsyncEngine, size: int = 1, *, autocommit: bool = False, autocheckpoint: bool = True
+) -> Engine:
     """A plain (pysqlite) engine on the same SQLite file, for work done in one thread hop.
     With `autocommit`, pysqlite issues no BEGIN of its own: the caller brackets its
-    transaction itself (pysqlite would not begin one before a SELECT)."""
+    transaction itself (pysqlite would not begin one before a SELECT). Without
+    `autocheckpoint`, its commits never checkpoint the WAL (see checkpoint.py)."""
     url = engine.url.set(drivername="sqlite")
     twin = sa_create_engine(
         url,
@@ -163,7 +166,13 @@ def sync_twin(engine: AsyncEngine, size: int = 1, *, autocommit: bool = False) -
         **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
     event.listen(twin, "connect", _sqlite_pragmas)
+    if not autocheckpoint:
+        event.listen(twin, "connect", _no_autocheckpoint)
     return twin
+
+
+def _no_autocheckpoint(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
 
 
 @functools.cache

@@ -25,6 +25,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import stream
+from .checkpoint import WalCheckpointer
 from .db import in_list, is_sqlite_file, sync_twin
 from .db import jobs as jobs_t
 from .jobs import Conflict, DomainError, Job, NotFound, apply
@@ -81,9 +82,11 @@ class GroupCommit:
         # committer keeps its own plain connection in its own thread: one hop per batch.
         self._thread_engine: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
+        self._checkpointer: WalCheckpointer | None = None
         if is_sqlite_file(engine):
-            self._thread_engine = sync_twin(engine)
+            self._thread_engine = sync_twin(engine, autocheckpoint=False)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="group-commit")
+            self._checkpointer = WalCheckpointer(engine)
         self._runner: asyncio.Task[None] | None = None
         self.batches = 0
 
@@ -93,6 +96,8 @@ class GroupCommit:
                 self._thread, self._thread_engine.dispose
             )
             self._thread.shutdown(wait=False)
+        if self._checkpointer is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._checkpointer.close)
 
     async def publish(self, user_id: str, message: dict[str, Any], *, create: bool) -> Stored:
         future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
@@ -119,6 +124,12 @@ class GroupCommit:
                     if isinstance(exc, asyncio.CancelledError):
                         raise
                     break
+            if not self.pending and self._checkpointer is not None and self._thread is not None:
+                # Idle: the moment to finish a WAL checkpoint (publishes arriving meanwhile
+                # wait for it, but none is already waiting).
+                await asyncio.get_running_loop().run_in_executor(
+                    self._thread, self._finish_checkpoint, True
+                )
 
     @staticmethod
     def _fail(batch: list[_Request], exc: BaseException) -> None:
@@ -137,6 +148,8 @@ class GroupCommit:
             async with self.engine.begin() as conn:
                 outcomes = await conn.run_sync(self._write, work, now)
         self.batches += 1
+        if self._checkpointer is not None:
+            self._checkpointer.committed()
         for r, outcome in zip(batch, outcomes, strict=True):
             if r.future.done():
                 continue
@@ -145,8 +158,13 @@ class GroupCommit:
             else:
                 r.future.set_result(outcome)
 
+    def _finish_checkpoint(self, idle: bool) -> None:
+        if self._checkpointer is not None and self._thread_engine is not None:
+            self._checkpointer.finish(self._thread_engine, idle)
+
     def _write_in_thread(self, work: list[_Work], now: float) -> list[Stored | DomainError]:
         assert self._thread_engine is not None
+        self._finish_checkpoint(False)
         with self._thread_engine.begin() as conn:
             return self._write(conn, work, now)
 
