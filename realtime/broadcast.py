@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import sys
 import uuid
@@ -22,6 +21,7 @@ from typing import Any, Protocol
 
 from redis import asyncio as aioredis
 
+from . import codec
 from .fanout import Fanout, room_of
 from .stream import Stored
 
@@ -121,10 +121,7 @@ class RedisBroadcast:
             async with asyncio.timeout(PIPELINE_TIMEOUT):
                 pipe = self.redis.pipeline(transaction=False)
                 for s in stored:
-                    pipe.publish(
-                        self.channel,
-                        json.dumps(emit_message(s, self.host_id), separators=(",", ":")),
-                    )
+                    pipe.publish(self.channel, codec.dumps_bytes(emit_message(s, self.host_id)))
                 await pipe.execute()
             self.failures = 0
         except Exception as exc:  # stored already; the nodes catch up from the store

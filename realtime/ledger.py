@@ -6,7 +6,6 @@ CLI, the gateway) get back what was stored and hand it to fan-out themselves.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -17,7 +16,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Row, bindparam, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from . import stream
+from . import codec, stream
 from .db import jobs as jobs_t
 from .db import messages, streams
 from .group_commit import GroupCommit
@@ -61,8 +60,8 @@ def job_from_row(row: Row[Any]) -> Job:
         estimated_completion=m["estimated_completion"],
         worker_id=m["worker_id"],
         heartbeat_at=m["heartbeat_at"],
-        result=json.loads(m["result"]) if m["result"] else None,
-        last_message=json.loads(m["last_message"]) if m["last_message"] else None,
+        result=codec.loads(m["result"]) if m["result"] else None,
+        last_message=codec.loads(m["last_message"]) if m["last_message"] else None,
         updated_seq=m["updated_seq"],
     )
 

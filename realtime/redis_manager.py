@@ -28,7 +28,9 @@ from redis import asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from . import codec
 from .broadcast import CHANNEL, RedisBroadcast
+from .codec import SocketIOJson
 from .fanout import Fanout
 from .state import NodeState
 from .stream import Stored
@@ -66,6 +68,7 @@ class StreamRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         super().__init__(
             url,
             channel=channel,
+            json=SocketIOJson,
             redis_options={
                 "socket_connect_timeout": 1.0,
                 "socket_timeout": 2.0,
@@ -106,6 +109,33 @@ class StreamRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         return {"redis": redis_ok, "subscription": self.listening()}
 
     # ---- receiving -----------------------------------------------------------------------------
+
+    async def _thread(self) -> None:
+        """python-socketio's listener loop, without its per-message cost (a logger lookup and
+        a debug line formatted for every message): this is the receive path of every live
+        delivery. Dispatch is the stock one."""
+        handlers = {
+            "emit": self._handle_emit,
+            "disconnect": self._handle_disconnect,
+            "enter_room": self._handle_enter_room,
+            "leave_room": self._handle_leave_room,
+            "close_room": self._handle_close_room,
+        }
+        async for raw in self._listen():
+            try:
+                data = codec.loads(raw)
+                method = data["method"] if isinstance(data, dict) else None
+            except (ValueError, KeyError):
+                continue
+            try:
+                if method == "callback":
+                    await self._handle_callback(data)
+                elif method in handlers and data.get("host_id") != self.host_id:
+                    await handlers[method](data)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("redis message %s failed", method)
 
     async def _handle_emit(self, message: dict[str, Any]) -> None:
         room = message.get("room")

@@ -11,7 +11,6 @@ Guarantees (on SQLite and PostgreSQL alike):
 from __future__ import annotations
 
 import functools
-import json
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from . import codec
 from .db import in_list, insert_ignore, messages, streams
 from .jobs import iso
 
@@ -54,7 +54,7 @@ def new_epoch() -> str:
 
 
 def dumps(payload: dict[str, Any]) -> str:
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    return codec.dumps(payload)
 
 
 async def ensure(conn: AsyncConnection, user_id: str, now: float) -> None:
@@ -191,7 +191,7 @@ def read_after(conn: Connection, user_id: str, after: int, upto: int | None = No
     complete = all(row.seq == after + 1 + i for i, row in enumerate(rows))
     if upto is not None and complete:
         complete = (rows[-1].seq if rows else after) == upto
-    return Read([json.loads(r.payload) for r in rows], complete)
+    return Read([codec.loads(r.payload) for r in rows], complete)
 
 
 async def ack(conn: AsyncConnection, user_id: str, seq: int) -> None:

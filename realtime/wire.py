@@ -25,7 +25,8 @@ from typing import Any
 
 from aiohttp.web import WebSocketResponse
 from engineio.async_drivers.aiohttp import WebSocket as EngineIOWebSocket
-from socketio import packet as sio_packet
+
+from . import codec
 
 # A connection whose transport holds more than this is not keeping up: it gets the queue (and
 # python-engineio's own back-pressure) instead of an ever-growing transport buffer.
@@ -68,6 +69,13 @@ def text_frame(payload: bytes) -> bytes:
     else:
         header = bytes((0x81, 127)) + n.to_bytes(8, "big")
     return header + payload
+
+
+def event_packet(event: str, data: Any) -> bytes:
+    """The Engine.IO message carrying a Socket.IO EVENT for the default namespace, without an
+    ack id: what python-socketio's Packet(EVENT, data=[event, data]).encode() gives, behind
+    Engine.IO's "4" (MESSAGE), with the event's JSON written by codec."""
+    return b"42" + codec.dumps_bytes([event, data])
 
 
 def _writer_idle(eio_socket: Any) -> bool:
@@ -114,8 +122,7 @@ class FastEmitter:
                 slow.append(sid)
                 continue
             if frame is None:
-                pkt = self.sio.packet_class(sio_packet.EVENT, namespace="/", data=[event, data])
-                frame = text_frame(("4" + pkt.encode()).encode())
+                frame = text_frame(event_packet(event, data))
             transport.write(frame)
             self.direct += 1
         if slow:
