@@ -191,6 +191,18 @@ def in_list(dialect: str, column: Any, name: str) -> Any:
     return column.in_(bindparam(name, expanding=True))
 
 
+def plan_per_execution(conn: Any, on: bool) -> None:
+    """PostgreSQL: plan the next statements for their actual parameters (`on`), or go back to
+    the plan cache. asyncpg prepares every statement, and after five runs PostgreSQL may
+    settle on one generic plan, made while the tables were small: `key = ANY($1)` over a
+    table that has grown since then runs as a sequential scan costing rows x keys (243 ms
+    for a batch of 512 job ids). Only for those lookups: planning every row of a batch
+    INSERT would cost more than it saves."""
+    if conn.dialect.name == "postgresql":
+        mode = "force_custom_plan" if on else "auto"
+        conn.exec_driver_sql(f"SET LOCAL plan_cache_mode = {mode}")
+
+
 async def ping(engine: AsyncEngine, timeout: float = 1.5) -> bool:
     """True when the database answers a trivial query within `timeout`."""
 

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from . import stream
 from .checkpoint import WalCheckpointer
-from .db import in_list, is_sqlite_file, sync_twin
+from .db import in_list, is_sqlite_file, plan_per_execution, sync_twin
 from .db import jobs as jobs_t
 from .jobs import Conflict, DomainError, Job, NotFound, apply
 from .stream import Stored
@@ -175,8 +175,11 @@ class GroupCommit:
         # First statement a write: on SQLite the transaction now holds the write lock.
         stream.ensure_many_sync(conn, sorted({u for u, _, _ in work}), now)
         job_ids = sorted({m["jobId"] for _, m, _ in work})
+        plan_per_execution(conn, True)
         rows = conn.execute(_jobs_q(conn.dialect.name), {"ids": job_ids})
         jobs = {row.job_id: self.from_row(row) for row in rows}
+        lasts = stream.lock_streams(conn, (u for u, _, _ in work))
+        plan_per_execution(conn, False)
         existed = set(jobs)
         accepted: list[tuple[int, str, dict[str, Any]]] = []
         for i, (user_id, message, create) in enumerate(work):
@@ -202,7 +205,7 @@ class GroupCommit:
         by_user: dict[str, list[dict[str, Any]]] = {}
         for _, user_id, payload in accepted:
             by_user.setdefault(user_id, []).append(payload)
-        stored = stream.append_many_sync(conn, by_user, now, self.history_size)
+        stored = stream.append_many_sync(conn, by_user, now, self.history_size, lasts)
         cursor = {u: iter(s) for u, s in stored.items()}
         changed: dict[str, Job] = {}
         for i, user_id, _ in accepted:

@@ -137,21 +137,31 @@ async def append_many(
     return await conn.run_sync(append_many_sync, batches, now, history_size)
 
 
+def lock_streams(conn: Connection, user_ids: Iterable[str]) -> dict[str, int]:
+    """Lock the users' stream rows in user order (PostgreSQL; SQLite's write transaction
+    holds the lock already) and return their last seqs."""
+    users = sorted(set(user_ids))
+    if not users:
+        return {}
+    rows = conn.execute(_lock_q(conn.dialect.name), {"users": users})
+    return {r.user_id: int(r.last_seq) for r in rows}
+
+
 def append_many_sync(
     conn: Connection,
     batches: Mapping[str, Sequence[dict[str, Any]]],
     now: float,
     history_size: int,
+    lasts: Mapping[str, int] | None = None,
 ) -> dict[str, list[Stored]]:
+    """With `lasts` from lock_streams in this transaction, the rows are not locked again."""
     ts = iso(now)
     out: dict[str, list[Stored]] = {u: [] for u in batches}
     users = sorted(u for u, p in batches.items() if p)
     if not users:
         return out
-    lasts = {
-        r.user_id: int(r.last_seq)
-        for r in conn.execute(_lock_q(conn.dialect.name), {"users": users})
-    }
+    if lasts is None:
+        lasts = lock_streams(conn, users)
     rows: list[dict[str, Any]] = []
     bumps: list[dict[str, Any]] = []
     trims: list[tuple[str, int]] = []
