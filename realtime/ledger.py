@@ -254,23 +254,23 @@ class Ledger:
             "ts": iso(self.clock()),
         }
 
-    async def _read(self, plan: Callable[[Connection, bool], T | None], user_id: str) -> T:
-        """`plan(conn, lock)` over one consistent snapshot of the store. A stream that does
-        not exist yet is created first, in a write transaction (once per user); `plan` then
-        returns None from the read path."""
-        got = await self.reader.run(plan, False)
+    async def _read(self, user_id: str, plan: Callable[[Connection, Position], T]) -> T:
+        """`plan(conn, position)` over one consistent snapshot of the store. A stream that
+        does not exist yet is created first, in a write transaction (once per user)."""
+
+        def run(conn: Connection, lock: bool) -> T | None:
+            pos = stream.position(conn, user_id, lock=lock)
+            return plan(conn, pos) if pos else None
+
+        got = await self.reader.run(run, False)
         if got is None:
             async with self.writing(user_id) as conn:
-                got = await conn.run_sync(plan, True)
+                got = await conn.run_sync(run, True)
         assert got is not None  # the stream exists now
         return got
 
     async def snapshot(self, user_id: str) -> dict[str, Any]:
-        def plan(conn: Connection, lock: bool) -> dict[str, Any] | None:
-            pos = stream.position(conn, user_id, lock=lock)
-            return self._snapshot(conn, user_id, pos) if pos else None
-
-        return await self._read(plan, user_id)
+        return await self._read(user_id, lambda conn, pos: self._snapshot(conn, user_id, pos))
 
     async def replay(self, user_id: str, last_seq: int | None, epoch: str | None) -> Replay:
         """Plan what a connection gets, per the contract's delivery rules.
@@ -279,12 +279,9 @@ class Ledger:
         `last_seq`: a snapshot, then the un-acked messages (the offline queue). When `last_seq`
         cannot be honoured: a snapshot and `recovered: false`.
         """
-
-        def plan(conn: Connection, lock: bool) -> Replay | None:
-            pos = stream.position(conn, user_id, lock=lock)
-            return self._plan_replay(conn, user_id, pos, last_seq, epoch) if pos else None
-
-        return await self._read(plan, user_id)
+        return await self._read(
+            user_id, lambda conn, pos: self._plan_replay(conn, user_id, pos, last_seq, epoch)
+        )
 
     def _plan_replay(
         self,
@@ -350,10 +347,7 @@ class Ledger:
     ) -> dict[str, Any]:
         """The HTTP polling fallback's answer."""
 
-        def plan(conn: Connection, lock: bool) -> dict[str, Any] | None:
-            pos = stream.position(conn, user_id, lock=lock)
-            if pos is None:
-                return None
+        def plan(conn: Connection, pos: Position) -> dict[str, Any]:
             if since is not None and epoch == pos.epoch and 0 <= since <= pos.last_seq:
                 read = stream.read_after(conn, user_id, since, pos.last_seq)
                 if read.complete:
@@ -363,7 +357,7 @@ class Ledger:
             latest_sorted = sorted((m for m in latest if m), key=lambda m: int(m.get("seq", 0)))
             return self._status(latest_sorted, pos, 0, since is None)
 
-        return await self._read(plan, user_id)
+        return await self._read(user_id, plan)
 
     @staticmethod
     def _status(
