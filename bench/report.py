@@ -445,6 +445,41 @@ def markdown_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def memory_profile_lines(profile: dict[str, Any] | None) -> list[str]:
+    """The `python -m bench.memory` section: where ours' per-connection memory goes."""
+    if not profile:
+        return []
+    n = int(profile["connected"])
+    per = profile["perConnection"]
+    attribution = profile.get("attribution") or {}
+    callers = attribution.get("by_caller", [])[:6]
+    types = profile.get("types", [])[:8]
+    garbage = int(profile.get("garbage_after_close", -1))
+    lines = [
+        f"## Memory and the collector (ours, `python -m bench.memory`, {n:,} connections)",
+        "",
+        f"- Traced by tracemalloc: {per['tracedBytes'] / 1024:.1f} KB and "
+        f"{per['tracedBlocks']:.0f} blocks per connection; by the nearest package outside the "
+        "standard library: "
+        + ", ".join(f"{c['name']} {c['bytes_per_conn'] / 1024:.1f} KB" for c in callers)
+        + ".",
+        f"- GC-tracked objects: {per['trackedObjects']:.0f} per connection, mostly "
+        + ", ".join(f"{t['per_conn']:.0f} {t['name']}" for t in types)
+        + ".",
+        f"- One full collection: {profile['gc_idle']['median_ms']:.1f} ms idle (start-up heap "
+        f"frozen, as `serve` does), {profile['gc_loaded']['median_ms']:.1f} ms with the "
+        f"{n:,} connections held, {profile['gc_frozen']['median_ms']:.1f} ms with those frozen "
+        "too. Full collections stall every delivery on the node for that long.",
+    ]
+    if garbage >= 0:
+        lines.append(
+            f"- Once every client had left, a full collection freed {garbage:,} objects "
+            f"({garbage / n:.0f} per closed connection): connection objects are not frozen, "
+            "because what closed connections leave in reference cycles would never be freed."
+        )
+    return [*lines, ""]
+
+
 def markdown(results: dict[str, Any], json_path: Path) -> str:
     m = results.get("machine", {})
     sc = results.get("scenarios", {})
@@ -494,6 +529,7 @@ def markdown(results: dict[str, Any], json_path: Path) -> str:
         parts += ["Failures in this run:", "", *[f"- {f}" for f in failures], ""]
     if results.get("notes"):
         parts += ["Notes:", "", *[f"- {n}" for n in results["notes"]], ""]
+    parts += memory_profile_lines(results.get("memoryProfile"))
     parts += [
         "## What each figure means",
         "",
@@ -541,6 +577,7 @@ def markdown(results: dict[str, Any], json_path: Path) -> str:
         ".venv/bin/python -m bench --only ours,node --scenarios saturation,p99_1k",
         ".venv/bin/python -m bench --db both         # ours on SQLite and on PostgreSQL (extra column)",
         ".venv/bin/python -m bench --report bench/results/<file>.json --write-md  # re-render",
+        ".venv/bin/python -m bench.memory --clients 1000  # per-connection memory and GC only",
         "```",
         "",
         "Needs Node 18+ and npm (the Node side is installed with `npm ci` in `bench/node` on the "

@@ -589,6 +589,24 @@ class Bench:
                 return received, disconnects, order_errors
             time.sleep(0.2)
 
+    # -- where ours' per-connection memory goes (bench/memory.py, its own process) --
+    def run_memory_profile(self, clients: int) -> dict[str, Any]:
+        out = self.tmp / "memory-profile.json"
+        argv = [PY, "-m", "bench.memory", "--clients", str(clients), "--rooms", "200"]
+        argv += ["--max-seconds", "240", "--json", str(out)]
+        try:
+            done = subprocess.run(
+                argv, cwd=str(ROOT), capture_output=True, text=True, timeout=270, check=False
+            )
+        except subprocess.TimeoutExpired:
+            raise BenchError("memory profile: no result within 270 s") from None
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise BenchError(f"memory profile: exit {done.returncode}: {last}")
+        log(f"memory profile: {clients} clients, {done.stdout.count(chr(10))} report lines")
+        profile: dict[str, Any] = json.loads(out.read_text())
+        return profile
+
     # -- the store scenario (ours only, no server) --
     def run_store(self, cfg: StoreConfig, databases: list[str]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -890,6 +908,16 @@ def main(argv: list[str] | None = None) -> int:
                 except BenchError as exc:
                     log(f"FAILED store: {exc}")
                     results["failures"].append(f"store: {exc}")
+                    rc = 1
+        if "memory" in args.scenario_names and "ours" in args.servers:
+            if time.monotonic() > bench.deadline:
+                results["failures"].append("memory profile: skipped, --max-minutes reached")
+            else:
+                try:
+                    results["memoryProfile"] = bench.run_memory_profile(200 if args.quick else 1000)
+                except BenchError as exc:
+                    log(f"FAILED {exc}")
+                    results["failures"].append(str(exc))
                     rc = 1
     except KeyboardInterrupt:
         results["failures"].append("interrupted")

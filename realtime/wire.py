@@ -51,6 +51,21 @@ class TrackingWebSocket(EngineIOWebSocket):  # type: ignore[misc]
                 eio_socket.fast_ws = None
         return self._sock
 
+    async def wait(self) -> str | bytes | None:
+        """python-engineio's driver raises OSError when the client closes. Raised inside a
+        task and re-raised in the connection's handler, that exception ends up holding a
+        reference cycle through the whole connection (request, protocol, sockets, tasks:
+        ~60 objects) that only a full collection frees. Once the connection is established,
+        engine.io's read loop takes None as "closed by the client", so that is the answer
+        then; during a polling-to-WebSocket upgrade it still expects the OSError."""
+        msg = await self._sock.receive()
+        if isinstance(msg.data, bytes | str):
+            return msg.data
+        eio_socket = getattr(self.handler, "__self__", None)
+        if eio_socket is not None and eio_socket.upgraded:
+            return None
+        raise OSError()
+
 
 def install(sio: Any) -> None:
     """Use TrackingWebSocket for this server's WebSocket connections."""

@@ -11,6 +11,10 @@ from realtime.ledger import Ledger
 from realtime.migrate import migrate
 
 
+def size(path: Path) -> int:
+    return path.stat().st_size if path.exists() else 0
+
+
 async def test_wal_stays_small_while_the_committer_writes(tmp_path: Path) -> None:
     db = tmp_path / "realtime.db"
     ledger = Ledger(create_engine(f"sqlite+aiosqlite:///{db}"), history_size=100, history_ttl=3600)
@@ -28,7 +32,7 @@ async def test_wal_stays_small_while_the_committer_writes(tmp_path: Path) -> Non
                 "message": os.urandom(1000).hex(),
             }
             await ledger.publish(f"u{i % 50}", message, create=True)
-            biggest = max(biggest, wal.stat().st_size if wal.exists() else 0)
+            biggest = max(biggest, size(wal))
         checkpointer = ledger.committer._checkpointer
         assert checkpointer is not None and checkpointer.checkpoints > 0
     finally:

@@ -4,6 +4,7 @@ connections that are polling or upgrading fall back to python-socketio's queue."
 from __future__ import annotations
 
 import asyncio
+import gc
 from typing import Any
 
 from realtime.keys import BROADCAST, FANOUT
@@ -57,3 +58,28 @@ async def test_upgrading_client_keeps_order_while_messages_flow(
         start = c.of("replay_complete")[0]["toSeq"]
         assert [s for s in seqs if s > start] == list(range(start + 1, n + 1)), "no gaps"
     assert any(c.sio.eio.current_transport == "websocket" for c in clients)
+
+
+async def test_closed_websockets_leave_no_reference_cycles(
+    sqlite_server: Any, connect: Any
+) -> None:
+    """A closed connection must be freed by reference counting: what is left in cycles waits
+    for a full collection, and with it a whole connection's objects."""
+    from aiohttp.web import WebSocketResponse
+
+    from realtime.wire import TrackingWebSocket
+
+    tabs = [await connect(sqlite_server, "leaver") for _ in range(3)]
+    for t in tabs:
+        await t.close()
+    await asyncio.sleep(0.5)  # the server's side of each socket finishes closing
+    # Still open would mean still referenced, and the check below would prove nothing.
+    assert sqlite_server.app[FANOUT].connections("leaver") == 0
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        gc.collect()
+        left = [o for o in gc.garbage if isinstance(o, TrackingWebSocket | WebSocketResponse)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert left == []
