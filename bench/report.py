@@ -143,6 +143,8 @@ def rows_for(results: dict[str, Any]) -> list[Row]:
     p1 = f"{rate('p99_1k', 1000):,.0f} pub/s, {n('p99_1k', 1000):,} clients"
     p5n = n("p99_5k", 5000)
     p5 = f"{p5n:,} clients, {rate('p99_5k', 200) * p5n / rooms('p99_5k', 200):,.0f} deliveries/s"
+    pbn = n("p99_burst", 5000)
+    pb = f"{pbn:,} clients while {int(_get(sc, 'p99_burst.config.burst') or 0):,} more connect"
     mem = n("memory", 10000)
     return [
         Row(
@@ -215,6 +217,10 @@ def rows_for(results: dict[str, Any]) -> list[Row]:
         ),
         Row("p99_5k", "deliveriesPerSec", f"deliveries/s ({p5})", "rate"),
         Row("p99_5k", "serverCpuPercent", f"server CPU ({p5})", "pct", "lower"),
+        Row("p99_burst", "p50Ms", f"p50 publish-to-client ({pb})", "ms", "lower"),
+        Row("p99_burst", "p99Ms", f"p99 publish-to-client ({pb})", "ms", "lower"),
+        Row("p99_burst", "burst.rate", "connect rate of that burst, conn/s", "rate", "higher"),
+        Row("p99_burst", "serverCpuPercent", f"server CPU ({pb})", "pct", "lower"),
         Row(
             "saturation",
             "connectRate",
@@ -557,6 +563,12 @@ def markdown(results: dict[str, Any], json_path: Path) -> str:
         f"{c('p99_5k', 'rooms')} rooms); percentiles from a 1 %-wide log histogram in the load "
         "generator. After the window the run waits (bounded) until every published message has "
         "reached every client of its room: 'not delivered' counts what never arrived.",
+        f"- **p99 during a connect burst**: as p99 with {c('p99_burst', 'clients')} clients "
+        f"over {c('p99_burst', 'rooms')} rooms, while another load generator opens "
+        f"{c('p99_burst', 'burst')} connections for other users (who get no deliveries), "
+        "starting with the window: what a reconnect storm after a deploy does to everyone "
+        "already connected (handshakes compete for the server's CPU; full garbage "
+        "collections over a growing heap stall every delivery).",
         f"- **memory**: {c('memory', 'clients')} idle connections; RSS per connection = "
         "(VmRSS after all connected and 3 s settled - VmRSS before the first) / connections. "
         "Connect rate: connections/s with 100 handshakes in flight (ours includes the JWT check "

@@ -62,6 +62,8 @@ class Scenario:
     window: float
     about: str
     connect_timeout: float = 120.0
+    # Clients of other users (no deliveries) that connect during the measured window.
+    burst: int = 0
 
 
 def scenarios(quick: bool) -> dict[str, Scenario]:
@@ -76,6 +78,16 @@ def scenarios(quick: bool) -> dict[str, Scenario]:
                 "p99_5k", 1000, 40, 200, 1.0, 3.0, "1,000 clients, 25 a room, 200 publishes/s"
             ),
             Scenario("memory", 1000, 200, None, 0.0, 0.0, "1,000 idle connections", 60.0),
+            Scenario(
+                "p99_burst",
+                1000,
+                40,
+                200,
+                1.0,
+                3.0,
+                "1,000 clients, 200 publishes/s, while 1,000 more connect",
+                burst=1000,
+            ),
         ]
     else:
         items = [
@@ -96,6 +108,16 @@ def scenarios(quick: bool) -> dict[str, Scenario]:
                 "p99_5k", 5000, 200, 200, 2.0, 10.0, "5,000 clients, 25 a room, 200 publishes/s"
             ),
             Scenario("memory", 10000, 200, None, 0.0, 0.0, "10,000 idle connections", 150.0),
+            Scenario(
+                "p99_burst",
+                5000,
+                200,
+                200,
+                2.0,
+                10.0,
+                "5,000 clients, 200 publishes/s, while 5,000 more connect",
+                burst=5000,
+            ),
         ]
     return {s.name: s for s in items}
 
@@ -107,7 +129,7 @@ class StoreConfig:
     rooms: int = 200
 
 
-ALL_SCENARIOS = ("saturation", "one_room", "p99_1k", "p99_5k", "memory", "store")
+ALL_SCENARIOS = ("saturation", "one_room", "p99_1k", "p99_5k", "p99_burst", "memory", "store")
 
 
 def log(msg: str) -> None:
@@ -410,6 +432,19 @@ class Bench:
         argv = [self.node, str(NODE_DIR / "publish.js"), "--redis", self.redis.url, *common]
         return Child(name, argv, log_dir=self.tmp, cwd=str(ROOT))
 
+    def start_burst(self, server: Server, sc: Scenario) -> Child:
+        """A load generator whose clients are other users (`x<i>`): they get no deliveries,
+        they only connect, during the window, while the measured clients are served."""
+        argv = [self.node, str(NODE_DIR / "load.js"), "--url", server.url]
+        argv += ["--mode", "ours" if server.kind == "ours" else "plain"]
+        argv += ["--n", str(sc.burst), "--rooms", str(sc.rooms), "--user-prefix", "x"]
+        argv += ["--inflight", str(INFLIGHT), "--connect-timeout", str(int(sc.connect_timeout))]
+        argv += ["--max-seconds", str(int(sc.connect_timeout + sc.warmup + sc.window + 300))]
+        env = dict(os.environ, BENCH_JWT_SECRET=self.secret)
+        burst = Child(f"{sc.name}-{server.kind}-burst", argv, log_dir=self.tmp, env=env)
+        burst.expect("ready", 20)
+        return burst
+
     def start_loadgens(self, server: Server, sc: Scenario) -> list[Child]:
         shards = max(1, math.ceil(sc.clients / SHARD))
         per = math.ceil(sc.clients / shards)
@@ -463,11 +498,15 @@ class Bench:
         res: dict[str, Any] = {"server": column}
         server = self.start_server(column, sc.name)
         gens: list[Child] = []
+        # The measured load generators and, with a burst, the one that only connects.
+        gens_to_stop: list[Child] = []
+        burst: Child | None = None
         pub: Child | None = None
         try:
             time.sleep(0.3)
             rss0 = rss_kb(server.child.pid)
             gens = self.start_loadgens(server, sc)
+            gens_to_stop.extend(gens)
             for g in gens:
                 g.send("connect")
             conns = [g.expect("connected", sc.connect_timeout + 15) for g in gens]
@@ -506,11 +545,14 @@ class Bench:
 
             pub = self.start_publisher(server, sc, f"{sc.name}-{column}-publisher")
             pub.expect("ready", 60)
+            if sc.burst:
+                burst = self.start_burst(server, sc)
+                gens_to_stop.append(burst)
             assert self.redis is not None
             cpu = CpuWindow(
                 {
                     "server": [server.child.pid],
-                    "loadgen": [g.pid for g in gens],
+                    "loadgen": [g.pid for g in gens_to_stop],
                     "publisher": [pub.pid],
                     "redis": [self.redis.pid],
                 }
@@ -522,11 +564,20 @@ class Bench:
             for g in gens:
                 g.expect("started", 10)
             cpu.start()
+            if burst is not None:
+                burst.send("connect")
             time.sleep(sc.window)
             usage = cpu.stop()
             for g in gens:
                 g.send("stop")
             windows = [g.expect("window", 20) for g in gens]
+            if burst is not None:
+                b = burst.expect("connected", sc.connect_timeout + 15)
+                res["burst"] = {k: b.get(k) for k in ("ok", "failed", "seconds", "rate")}
+                log(
+                    f"{sc.name}/{column}: burst {b['ok']}/{sc.burst} connected in "
+                    f"{b['seconds']:.1f}s ({b['rate'] or 0:.0f}/s), errors {b.get('errors') or {}}"
+                )
             pub.send("stop")
             done = pub.expect("done", 90)
             res.update(report.window_stats(windows, usage))
@@ -557,10 +608,10 @@ class Bench:
             return res
         finally:
             t_end = time.monotonic()
-            for g in gens:
+            for g in gens_to_stop:
                 with contextlib.suppress(BenchError):
                     g.send("exit")
-            for g in gens:
+            for g in gens_to_stop:
                 g.wait_exit(5.0)
             if pub is not None:
                 pub.wait_exit(2.0)

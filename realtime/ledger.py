@@ -256,16 +256,16 @@ class Ledger:
 
     async def _read(self, user_id: str, plan: Callable[[Connection, Position], T]) -> T:
         """`plan(conn, position)` over one consistent snapshot of the store. A stream that
-        does not exist yet is created first, in a write transaction (once per user)."""
+        does not exist yet is created first (once per user)."""
 
-        def run(conn: Connection, lock: bool) -> T | None:
-            pos = stream.position(conn, user_id, lock=lock)
+        def run(conn: Connection) -> T | None:
+            pos = stream.position(conn, user_id)
             return plan(conn, pos) if pos else None
 
-        got = await self.reader.run(run, False)
+        got = await self.reader.run(run)
         if got is None:
-            async with self.writing(user_id) as conn:
-                got = await conn.run_sync(run, True)
+            await self.reader.write(stream.ensure_many_sync, [user_id], self.clock())
+            got = await self.reader.run(run)
         assert got is not None  # the stream exists now
         return got
 

@@ -51,6 +51,29 @@ class Reader:
             finally:
                 await conn.exec_driver_sql("ROLLBACK")
 
+    async def write(self, fn: Callable[..., T], *args: Any) -> T:
+        """`fn(conn, *args)` inside one short write transaction, also in one hop: on SQLite a
+        write transaction spread over several hops would hold the database's write lock
+        for as long as the event loop takes to come back to it, each time."""
+        if self._threads is not None:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._threads, self._write_in_thread, fn, args
+            )
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(fn, *args)
+
+    def _write_in_thread(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
+        assert self._twin is not None
+        with self._twin.connect() as conn:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                result = fn(conn, *args)
+            except BaseException:
+                conn.exec_driver_sql("ROLLBACK")
+                raise
+            conn.exec_driver_sql("COMMIT")
+            return result
+
     def _in_thread(self, fn: Callable[..., T], args: tuple[Any, ...]) -> T:
         assert self._twin is not None
         with self._twin.connect() as conn:

@@ -81,7 +81,6 @@ def ensure_many_sync(conn: Connection, user_ids: Sequence[str], now: float) -> N
 _POSITION = select(streams.c.epoch, streams.c.last_seq, streams.c.acked_seq).where(
     streams.c.user_id == bindparam("user_id")
 )
-_POSITION_LOCKED = _POSITION.with_for_update(read=True)
 _TAIL = select(messages.c.seq, messages.c.payload).where(
     messages.c.user_id == bindparam("user_id"), messages.c.seq > bindparam("after")
 )
@@ -89,11 +88,10 @@ _AFTER = _TAIL.order_by(messages.c.seq)
 _BETWEEN = _TAIL.where(messages.c.seq <= bindparam("upto")).order_by(messages.c.seq)
 
 
-def position(conn: Connection, user_id: str, *, lock: bool = False) -> Position | None:
-    """The stream's position; with `lock`, hold appends of this user until commit (PostgreSQL;
-    on SQLite a write transaction already holds the database write lock)."""
-    q = _POSITION_LOCKED if lock and conn.dialect.name == "postgresql" else _POSITION
-    row = conn.execute(q, {"user_id": user_id}).first()
+def position(conn: Connection, user_id: str) -> Position | None:
+    """The stream's position (None: no stream yet); read in the caller's transaction, whose
+    snapshot (see reader.py) keeps it consistent with whatever else the caller reads."""
+    row = conn.execute(_POSITION, {"user_id": user_id}).first()
     return Position(row.epoch, row.last_seq, row.acked_seq) if row else None
 
 

@@ -2,10 +2,11 @@
 // over U user rooms, counting `progress_update` deliveries and their publish-to-client latency.
 //
 //   node load.js --url http://127.0.0.1:P --mode ours|plain --n N --rooms U [--offset K]
+//                [--user-prefix u]
 //                [--inflight 100] [--connect-timeout 120] [--max-seconds 900]
 //                [--redis URL --report-key KEY]
 //
-// Client i (global index offset + 0..n-1) is user `u<i % U>`: `auth: {token}` (mode ours: an
+// Client i (global index offset + 0..n-1) is user `<prefix><i % U>` (prefix `u`): `auth: {token}` (mode ours: an
 // HS256 JWT signed with $BENCH_JWT_SECRET) or `auth: {user}` (mode plain).
 // The sender's wall-clock send time (ms, float) is `payload.message` (ours) or `payload.sentAt`.
 //
@@ -35,6 +36,7 @@ const mode = arg("mode", "plain");
 const n = Number(arg("n", "100"));
 const rooms = Number(arg("rooms", "10"));
 const offset = Number(arg("offset", "0"));
+const userPrefix = arg("user-prefix", "u");
 const inflight = Math.max(1, Number(arg("inflight", "100")));
 const connectTimeout = Number(arg("connect-timeout", "120")) * 1000;
 const maxSeconds = Number(arg("max-seconds", "900"));
@@ -125,7 +127,7 @@ function connectAll() {
         const i = offset + next;
         next += 1;
         active += 1;
-        const user = `u${i % rooms}`;
+        const user = `${userPrefix}${i % rooms}`;
         const auth = mode === "ours" ? { token: token(user) } : { user };
         const state = { lastSeq: null, settled: false };
         const s = io(url, {
