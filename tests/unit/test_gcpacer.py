@@ -50,16 +50,20 @@ def test_a_step_frees_young_cycles_before_freezing(unfrozen: None) -> None:
     assert ref() is None
 
 
-def test_frozen_garbage_is_swept_once_it_outgrows_the_connections(unfrozen: None) -> None:
-    connections = [1000]
-    pacer = GcPacer(lambda: connections[0], allowance=100, slack=0)
+def test_frozen_garbage_is_swept_once_memory_outgrows_the_connections(unfrozen: None) -> None:
+    rss = [1000]
+    connections = [10]
+    pacer = GcPacer(lambda: connections[0], allowance=10, slack=50, rss=lambda: rss[0])
     pacer.start()
     node = Node()
     ref = weakref.ref(node)
     pacer.step()  # frozen while alive
     del node  # now cyclic garbage among the frozen
+    rss[0] = 1140  # 40 over the baseline + slack, but 10 connections explain 100 of it
     pacer.step()
-    assert ref() is not None and pacer.sweeps == 0  # 1,000 connections explain it all
+    assert ref() is not None and pacer.sweeps == 0
     connections[0] = 0
     pacer.step()
     assert pacer.sweeps == 1 and ref() is None
+    pacer.step()  # the memory was not handed back: the new baseline, no sweep after sweep
+    assert pacer.sweeps == 1
