@@ -49,6 +49,12 @@ class TrackingWebSocket(EngineIOWebSocket):  # type: ignore[misc]
         finally:
             if eio_socket is not None:
                 eio_socket.fast_ws = None
+            # aiohttp keeps the exception that ended the connection (a reset while closing, for
+            # a client that left abruptly) on the response, and its traceback keeps a frame
+            # that holds the response: a cycle that only a full collection would free.
+            exc = self._sock.exception()
+            if exc is not None:
+                exc.__traceback__ = None
         return self._sock
 
     async def wait(self) -> str | bytes | None:
