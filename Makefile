@@ -55,7 +55,7 @@ test-client: install client chromium ## the client's type check, unit tests and 
 
 test: lint test-py test-client ## everything CI runs
 
-bench: install redis-server ## ours vs bare python-socketio vs Node socket.io (~7 min; BENCH_ARGS=--quick ~2 min)
+bench: install redis-server ## ours vs bare python-socketio vs Node socket.io, then bench.memory (~7 min; BENCH_ARGS=--quick ~2 min)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean: ## remove build products (keeps .venv)
