@@ -339,8 +339,8 @@ class Ledger:
         return out
 
     async def ack(self, user_id: str, seq: int) -> None:
-        async with self.engine.begin() as conn:
-            await stream.ack(conn, user_id, seq)
+        # One short hop: every tab acks, and SQLite has one write lock (see Reader.write).
+        await self.reader.write(stream.ack, user_id, seq)
 
     async def status_all(
         self, user_id: str, since: int | None, epoch: str | None
@@ -376,8 +376,7 @@ class Ledger:
             return await self.queue.status_for(conn, user_id)
 
     async def trim_expired(self) -> int:
-        async with self.engine.begin() as conn:
-            return await stream.trim_expired(conn, self.clock() - self.history_ttl)
+        return await self.reader.write(stream.trim_expired, self.clock() - self.history_ttl)
 
     async def count_messages(self, user_id: str) -> int:
         async with self.engine.connect() as conn:

@@ -202,22 +202,25 @@ def read_after(conn: Connection, user_id: str, after: int, upto: int | None = No
     return Read([codec.loads(r.payload) for r in rows], complete)
 
 
-async def ack(conn: AsyncConnection, user_id: str, seq: int) -> None:
-    """Move the ack cursor forward (never back, never past the stream's end)."""
-    await conn.execute(
-        update(streams)
-        .where(
-            streams.c.user_id == user_id,
-            streams.c.acked_seq < seq,
-            streams.c.last_seq >= seq,
-        )
-        .values(acked_seq=seq)
+_ACK = (
+    update(streams)
+    .where(
+        streams.c.user_id == bindparam("b_user_id"),
+        streams.c.acked_seq < bindparam("b_seq"),
+        streams.c.last_seq >= bindparam("b_seq"),
     )
+    .values(acked_seq=bindparam("b_seq"))
+)
 
 
-async def trim_expired(conn: AsyncConnection, cutoff: float) -> int:
+def ack(conn: Connection, user_id: str, seq: int) -> None:
+    """Move the ack cursor forward (never back, never past the stream's end)."""
+    conn.execute(_ACK, {"b_user_id": user_id, "b_seq": seq})
+
+
+def trim_expired(conn: Connection, cutoff: float) -> int:
     """Delete messages stored before `cutoff` (epoch seconds); returns how many."""
-    result = await conn.execute(delete(messages).where(messages.c.created_at < cutoff))
+    result = conn.execute(delete(messages).where(messages.c.created_at < cutoff))
     return int(result.rowcount or 0)
 
 
