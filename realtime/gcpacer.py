@@ -31,12 +31,11 @@ log = logging.getLogger(__name__)
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-def freeze_startup_heap() -> int:
+def freeze_startup_heap() -> None:
     """Collect, then freeze what start-up built (modules, the app: ~110,000 objects that live
-    as long as the process); returns how many objects are frozen."""
+    as long as the process)."""
     gc.collect()
     gc.freeze()
-    return gc.get_freeze_count()
 
 
 class GcPacer:

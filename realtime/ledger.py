@@ -29,6 +29,20 @@ Clock = Callable[[], float]
 T = TypeVar("T")
 
 
+# Built once (with bound parameters): it runs on every connect.
+_VISIBLE = (
+    select(jobs_t)
+    .where(
+        jobs_t.c.user_id == bindparam("user_id"),
+        or_(
+            *(jobs_t.c.status == s.value for s in ACTIVE),
+            jobs_t.c.finished_at >= bindparam("cutoff"),
+        ),
+    )
+    .order_by(jobs_t.c.submitted_at, jobs_t.c.job_id)
+)
+
+
 @dataclass(frozen=True)
 class Replay:
     """What a (re)connecting client gets: maybe a snapshot, then messages, then the summary."""
@@ -108,18 +122,6 @@ class Ledger:
         self.clock = clock
         self.queue = QueueView(clock)
         self.reader = Reader(engine)
-        # Built once (with bound parameters): it runs on every connect.
-        self._visible_q = (
-            select(jobs_t)
-            .where(
-                jobs_t.c.user_id == bindparam("user_id"),
-                or_(
-                    *(jobs_t.c.status == s.value for s in ACTIVE),
-                    jobs_t.c.finished_at >= bindparam("cutoff"),
-                ),
-            )
-            .order_by(jobs_t.c.submitted_at, jobs_t.c.job_id)
-        )
         self.committer = GroupCommit(
             engine,
             history_size=history_size,
@@ -240,7 +242,7 @@ class Ledger:
     def _visible_jobs(self, conn: Connection, user_id: str) -> list[Job]:
         """The user's active jobs and those finished within the history TTL, oldest first."""
         params = {"user_id": user_id, "cutoff": self.clock() - self.history_ttl}
-        return [job_from_row(r) for r in conn.execute(self._visible_q, params)]
+        return [job_from_row(r) for r in conn.execute(_VISIBLE, params)]
 
     def _snapshot(self, conn: Connection, user_id: str, pos: Position) -> dict[str, Any]:
         """Job states as of `pos` (the stream position read in this transaction)."""

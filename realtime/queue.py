@@ -52,8 +52,7 @@ def _ahead_clause(job: Job) -> Any:
 
 
 def _positions_query() -> Any:
-    """Each job of `:ids` that is still queued, with the count of queued jobs ahead of it.
-    Built once: constructing the aliased subquery costs more than running it."""
+    """Each job of `:ids` that is still queued, with the count of queued jobs ahead of it."""
     ahead_of = jobs_t.alias("ahead_of")
     ahead = (
         select(func.count())
@@ -74,6 +73,10 @@ def _positions_query() -> Any:
         jobs_t.c.job_id.in_(bindparam("ids", expanding=True)),
         jobs_t.c.status == Status.QUEUED.value,
     )
+
+
+# Built once: constructing the aliased subquery costs more than running it.
+_POSITIONS = _positions_query()
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,6 @@ class Outlook:
 class QueueView:
     def __init__(self, clock: Callable[[], float]) -> None:
         self.clock = clock
-        self._positions_q = _positions_query()
 
     async def length(self, conn: AsyncConnection) -> int:
         q = select(func.count()).select_from(jobs_t).where(jobs_t.c.status == Status.QUEUED.value)
@@ -120,7 +122,7 @@ class QueueView:
         out: dict[str, int] = {}
         ids = [j.job_id for j in queued]
         for i in range(0, len(ids), _CHUNK):
-            for job_id, n in conn.execute(self._positions_q, {"ids": ids[i : i + _CHUNK]}):
+            for job_id, n in conn.execute(_POSITIONS, {"ids": ids[i : i + _CHUNK]}):
                 out[job_id] = int(n) + 1
         return out
 
