@@ -8,7 +8,7 @@ SPEED ?= 4
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run test test-py test-client lint client install clean redis-server chromium bench
+.PHONY: help run test test-unit test-py test-client lint client install clean redis-server chromium bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -42,12 +42,16 @@ redis-server: ## install Debian's redis-server when missing (tests start private
 chromium: ## install Debian's chromium when missing (browser tests)
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
-lint: install ## ruff and mypy --strict
+lint: install ## ruff, mypy --strict, and the import-linter contracts (arrows point inward)
 	$(BIN)/ruff format --check realtime tests bench
 	$(BIN)/ruff check realtime tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
-test-py: install redis-server ## the Python suites (unit, integration)
+test-unit: install ## the fast loop: pure unit tests only (no database, no sockets), ~1 s
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit
+
+test-py: install redis-server ## the Python suites (unit, integration, e2e)
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test-client: install client chromium ## the client's type check, unit tests and browser tests

@@ -1,6 +1,6 @@
 """Where each Socket.IO connection's memory and GC-tracked objects go, in our own server.
 
-Runs the real service (realtime.app.create_app on SQLite in a temp dir, no Redis, not demo) in
+Runs the real service (realtime.web.app.create_app on SQLite in a temp dir, no Redis, not demo) in
 this process on a loopback port, on the event loop `python -m realtime serve` uses, so that
 tracemalloc and the gc module see it. With the server up and idle it takes a baseline (full
 collection, GC-tracked objects by type, VmRSS, then tracemalloc starts and takes snapshot A);
@@ -61,9 +61,9 @@ from typing import Any, NoReturn
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from realtime.__main__ import use_uvloop
-from realtime.app import create_app
 from realtime.config import Settings
-from realtime.gcpacer import freeze_startup_heap
+from realtime.web.app import create_app
+from realtime.web.gcpacer import freeze_startup_heap
 
 from .procs import BenchError, _die_with_parent, free_port, raise_nofile, rss_kb, tail
 
@@ -755,7 +755,7 @@ def render(r: Report) -> str:
     n = r.connected
     tracing = f"tracemalloc {r.frames} frames" if r.frames else "no tracemalloc"
     lines = [
-        f"Socket.IO connection memory: realtime.app in-process on {r.loop}, Python {r.python}",
+        f"Socket.IO connection memory: realtime.web.app in-process on {r.loop}, Python {r.python}",
         f"{n}/{r.clients} clients connected over {r.rooms} users in {r.connect_seconds:.1f}s; "
         + tracing,
     ]

@@ -64,9 +64,9 @@ def _serve_settings(args: argparse.Namespace) -> Settings:
 async def _serve(settings: Settings, host: str, port: int) -> None:
     from aiohttp import web
 
-    from .app import create_app, drain
-    from .gcpacer import GcPacer
-    from .keys import GATEWAY
+    from .web.app import create_app, drain
+    from .web.gcpacer import GcPacer
+    from .web.keys import GATEWAY
 
     app = create_app(settings)
     runner = web.AppRunner(app, shutdown_timeout=2.0, handle_signals=False)
@@ -115,7 +115,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from .worker import run_worker
+    from .workers.demo import run_worker
 
     if args.concurrency < 1:
         raise CliError("--concurrency: must be at least 1")
@@ -130,7 +130,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from .auth import USER_ID_RE, Auth
+    from .web.auth import USER_ID_RE, Auth
 
     settings = load_settings()
     if not settings.jwt_secret:
@@ -155,7 +155,7 @@ async def _publish(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from .auth import USER_ID_RE
+    from .web.auth import USER_ID_RE
 
     if not USER_ID_RE.match(args.user):
         raise CliError("--user: must be 1-128 of A-Z a-z 0-9 _ . : @ -")
@@ -163,8 +163,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
-    from .db import create_engine
-    from .migrate import migrate
+    from .store.engine import create_engine
+    from .store.migrate import migrate
 
     engine = create_engine(settings.database_url)
     try:
@@ -183,7 +183,7 @@ def _run_db(fn: Callable[[Settings], Awaitable[int]]) -> int:
     """Run a database command, mapping domain errors to 2 and infrastructure errors to 1."""
     from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-    from .jobs import DomainError
+    from .domain.errors import DomainError
 
     settings = load_settings()
     try:
@@ -200,7 +200,7 @@ def _run_db(fn: Callable[[Settings], Awaitable[int]]) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .jobs import STAGES
+    from .domain.job import STAGES
 
     p = _Parser(prog="python -m realtime", description="Real-time job progress service.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)

@@ -1,37 +1,23 @@
-"""The publishing API a backend worker calls: store first, then fan out."""
+"""The publishing API a backend worker calls: store first, then fan out.
+
+Light on purpose: a Celery or RQ task that imports it loads the store and the Redis client,
+never the web server (aiohttp, python-socketio, python-engineio, prometheus_client).
+"""
 
 from __future__ import annotations
 
 from types import TracebackType
 from typing import Any
 
-from marshmallow import ValidationError
-
-from .broadcast import Broadcast, NoBroadcast, RedisBroadcast
+from .broadcast.base import Broadcast, NoBroadcast
+from .broadcast.outbox import Outbox
 from .config import Settings, load_settings
-from .db import create_engine
-from .jobs import Invalid, iso
-from .ledger import Ledger
-from .migrate import migrate
-from .schemas import SubmitJobBody, load_message
-from .stream import Stored
-
-
-def validated(message: dict[str, Any]) -> dict[str, Any]:
-    """Shape-check a message; turn marshmallow's error into our Invalid."""
-    try:
-        return load_message(message)
-    except ValidationError as exc:
-        fields = exc.messages if isinstance(exc.messages, dict) else {"message": exc.messages}
-        raise Invalid("invalid message: " + _flatten(fields), fields) from None
-
-
-def _flatten(fields: dict[str, Any]) -> str:
-    parts = []
-    for name, problems in fields.items():
-        text = "; ".join(str(p) for p in problems) if isinstance(problems, list) else str(problems)
-        parts.append(f"{name}: {text}")
-    return ", ".join(parts)
+from .domain import messages as msg
+from .domain.errors import Invalid
+from .domain.schemas import SubmitJobBody, flatten, validated
+from .store.engine import create_engine
+from .store.ledger import Ledger
+from .store.migrate import migrate
 
 
 class Tracker:
@@ -44,6 +30,7 @@ class Tracker:
     def __init__(self, ledger: Ledger, broadcast: Broadcast, *, owns_engine: bool = False) -> None:
         self.ledger = ledger
         self.broadcast = broadcast
+        self.outbox = Outbox(broadcast)
         self._owns_engine = owns_engine
 
     @classmethod
@@ -52,9 +39,11 @@ class Tracker:
         ledger = Ledger(
             engine, history_size=settings.history_size, history_ttl=settings.history_ttl
         )
-        broadcast: Broadcast = (
-            RedisBroadcast(settings.redis_url) if settings.redis_url else NoBroadcast()
-        )
+        broadcast: Broadcast = NoBroadcast()
+        if settings.redis_url:
+            from .broadcast.redis import RedisBroadcast
+
+            broadcast = RedisBroadcast(settings.redis_url)
         return cls(ledger, broadcast, owns_engine=True)
 
     @classmethod
@@ -75,27 +64,24 @@ class Tracker:
         await self.close()
 
     async def close(self) -> None:
-        await self.broadcast.close()
+        await self.outbox.close()
         if self._owns_engine:
             await self.ledger.close()
-
-    async def _send(self, stored: Stored) -> int:
-        await self.broadcast.send([stored])
-        return stored.seq
 
     async def publish(
         self, message: dict[str, Any], *, user_id: str | None = None, create: bool = False
     ) -> int:
         """Store and fan out one message of any publishable type; returns its seq."""
-        stored = await self.ledger.publish(user_id, validated(message), create=create)
-        return await self._send(stored)
+        checked = validated(message)
+        stored = await self.outbox.put(self.ledger.publish(user_id, checked, create=create))
+        return stored.seq
 
     async def submit(self, user_id: str, video_url: str, title: str | None = None) -> str:
         errors = SubmitJobBody().validate({"videoUrl": video_url, "title": title})
         if errors:
-            raise Invalid("invalid job: " + _flatten(errors), errors)
+            raise Invalid("invalid job: " + flatten(errors), errors)
         job, stored = await self.ledger.submit(user_id, video_url.strip(), title)
-        await self._send(stored)
+        await self.outbox.send([stored])
         return job.job_id
 
     async def update_progress(
@@ -107,14 +93,7 @@ class Tracker:
         *,
         user_id: str | None = None,
     ) -> int:
-        m: dict[str, Any] = {
-            "type": "progress_update",
-            "jobId": job_id,
-            "stage": stage,
-            "progress": progress,
-        }
-        if message is not None:
-            m["message"] = message
+        m = msg.progress_update(job_id, stage, progress, message=message)
         return await self.publish(m, user_id=user_id, create=user_id is not None)
 
     async def fail(
@@ -126,19 +105,8 @@ class Tracker:
         will_retry: bool,
         retry_at: float | None = None,
     ) -> int:
-        m: dict[str, Any] = {
-            "type": "processing_error",
-            "jobId": job_id,
-            "error": error,
-            "code": code,
-            "willRetry": will_retry,
-        }
-        if retry_at is not None:
-            m["retryAt"] = iso(retry_at)
+        m = msg.processing_error(job_id, error, code=code, will_retry=will_retry, retry_at=retry_at)
         return await self.publish(m)
 
     async def complete(self, job_id: str, result: dict[str, Any] | None = None) -> int:
-        m: dict[str, Any] = {"type": "processing_complete", "jobId": job_id}
-        if result is not None:
-            m["result"] = result
-        return await self.publish(m)
+        return await self.publish(msg.processing_complete(job_id, result=result))

@@ -12,7 +12,7 @@ from typing import Any
 
 import redis
 
-from .conftest import free_port
+from .support import free_port
 
 
 class RedisServer:

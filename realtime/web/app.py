@@ -1,0 +1,178 @@
+"""create_app(settings): the one place where the service's parts are built and wired."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import socketio
+from aiohttp import web
+
+from ..broadcast.base import Broadcast, LocalBroadcast
+from ..broadcast.outbox import Outbox
+from ..config import ConfigError, Settings
+from ..delivery import wire
+from ..delivery.fanout import Fanout, SocketIOEmitter
+from ..delivery.follower import Follower
+from ..delivery.health import NodeState
+from ..loops import supervise
+from ..metrics import Metrics
+from ..store.engine import create_engine
+from ..store.ledger import Ledger
+from ..store.migrate import migrate
+from ..workers.notifier import QueueNotifier
+from . import api, middleware
+from .auth import Auth
+from .gateway import Gateway, close_transport
+from .keys import (
+    AUTH,
+    BROADCAST,
+    ENGINE,
+    FANOUT,
+    FOLLOWER,
+    GATEWAY,
+    LEDGER,
+    METRICS,
+    NOTIFIER,
+    OUTBOX,
+    SETTINGS,
+    SIO,
+    STATE,
+)
+
+log = logging.getLogger(__name__)
+
+RETENTION_INTERVAL = 60.0
+
+
+def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) -> web.Application:
+    if not settings.jwt_secret:
+        raise ConfigError("REALTIME_JWT_SECRET: not set (or pass --demo for an ephemeral secret)")
+    app = web.Application(
+        middlewares=[
+            middleware.cors_middleware(settings.cors_origins),
+            middleware.error_middleware,
+        ],
+        client_max_size=settings.max_message_bytes,
+    )
+    engine = create_engine(settings.database_url)
+    ledger = Ledger(
+        engine, history_size=settings.history_size, history_ttl=settings.history_ttl, clock=clock
+    )
+    metrics = Metrics()
+    auth = Auth(settings.jwt_secret, algorithm=settings.jwt_algorithm, leeway=settings.jwt_leeway)
+    state = NodeState()
+
+    manager: Any = None
+    if settings.redis_url:
+        from ..delivery.subscriber import StreamRedisManager
+
+        manager = StreamRedisManager(settings.redis_url, state=state)
+    cors: Any = (
+        None
+        if settings.cors_origins is None
+        else ("*" if "*" in settings.cors_origins else list(settings.cors_origins))
+    )
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp",
+        client_manager=manager,
+        cors_allowed_origins=cors,
+        max_http_buffer_size=settings.max_message_bytes,
+        ping_interval=20,
+        ping_timeout=20,
+        logger=False,
+        engineio_logger=False,
+    )
+    sio.attach(app)
+    wire.install(sio)
+    fanout = Fanout(SocketIOEmitter(sio), ledger, metrics)
+    gateway = Gateway(
+        sio,
+        settings=settings,
+        auth=auth,
+        ledger=ledger,
+        fanout=fanout,
+        metrics=metrics,
+        state=state,
+    )
+    broadcast: Broadcast = LocalBroadcast(fanout)
+    interval = settings.follow_interval
+    if manager is not None:
+        broadcast = manager.broadcast(fanout)
+        manager.fanout = fanout
+        # Redis carries live delivery; the follower is the safety net and can poll less often.
+        interval = max(interval, 1.0)
+    follower = Follower(fanout, ledger, interval)
+    if manager is not None:
+        manager.on_subscribed = follower.wake.set
+
+    app[SETTINGS] = settings
+    app[ENGINE] = engine
+    app[LEDGER] = ledger
+    app[AUTH] = auth
+    app[METRICS] = metrics
+    app[STATE] = state
+    app[FANOUT] = fanout
+    app[FOLLOWER] = follower
+    outbox = Outbox(broadcast, counted=metrics.stored.inc)
+    app[BROADCAST] = broadcast
+    app[OUTBOX] = outbox
+    app[SIO] = sio
+    app[GATEWAY] = gateway
+    app[NOTIFIER] = QueueNotifier(ledger, outbox, interval=0.5)
+    api.setup_routes(app)
+    app.cleanup_ctx.append(_lifecycle)
+    app.on_shutdown.append(drain)
+    return app
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    """Schema first, then the background tasks on the server's loop; all torn down in reverse."""
+    await migrate(app[ENGINE])
+    sio: Any = app[SIO]
+    if not sio.manager_initialized:
+        # python-socketio starts the Redis listener on the first connection; a node must be
+        # subscribed (and ready) before that.
+        sio.manager_initialized = True
+        sio.manager.initialize()
+    retention = supervise(
+        "retention", app[LEDGER].trim_expired, every=RETENTION_INTERVAL, run_first=True, logger=log
+    )
+    tasks = [
+        asyncio.create_task(app[FOLLOWER].run(), name="follower"),
+        asyncio.create_task(retention, name="retention"),
+        asyncio.create_task(app[GATEWAY].close_idle_handshakes(), name="handshakes"),
+        # Queue positions move on submit and cancel too, not only when a worker claims.
+        asyncio.create_task(app[NOTIFIER].run(), name="queue-notifier"),
+    ]
+    yield
+    for t in tasks:
+        t.cancel()
+    for t in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await t
+    await app[BROADCAST].close()
+    thread = getattr(sio.manager, "thread", None)
+    if isinstance(thread, asyncio.Task):
+        thread.cancel()
+        with contextlib.suppress(BaseException):
+            await thread
+    with contextlib.suppress(Exception):
+        await sio.shutdown()
+    await app[LEDGER].close()
+
+
+async def drain(app: web.Application) -> None:
+    """Stop taking connections and move clients off by closing their transports: unlike a
+    Socket.IO disconnect, socket.io-client reconnects by itself (to another node, with its
+    lastSeq), so nothing in flight is lost."""
+    app[STATE].draining = True
+    sio: Any = app[SIO]
+    eio = sio.eio
+    sids = list(eio.sockets)
+    if sids:
+        await asyncio.gather(*(close_transport(eio, sid) for sid in sids), return_exceptions=True)

@@ -1,0 +1,200 @@
+"""Socket.IO handlers: authenticate at connect, one room per user, replay, ack, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from marshmallow import Schema, ValidationError
+from socketio.exceptions import ConnectionRefusedError as Refused
+
+from ..config import Settings
+from ..delivery.fanout import Fanout
+from ..delivery.health import NodeState
+from ..domain.schemas import AckBody, ConnectAuth, ResumeBody
+from ..loops import supervise
+from ..metrics import Metrics
+from ..store.ledger import Ledger
+from .auth import Auth, TokenError
+
+log = logging.getLogger(__name__)
+
+
+async def close_transport(eio: Any, eio_sid: str) -> None:
+    """Close one Engine.IO connection without waiting for the client to read the CLOSE packet
+    (`eio.disconnect` waits for that, forever for a polling client that stopped polling).
+    socket.io-client treats it as a transport close and reconnects by itself."""
+    sock = eio.sockets.get(eio_sid)
+    if sock is None:
+        return
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(sock.close(wait=False, reason=eio.reason.SERVER_DISCONNECT), 1.0)
+    eio.sockets.pop(eio_sid, None)
+
+
+class TokenBucket:
+    """`rate` events a second on average, bursts up to `burst`."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.at = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+@dataclass
+class Session:
+    user_id: str
+    bucket: TokenBucket
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"error": code, "message": message}
+
+
+class Gateway:
+    def __init__(
+        self,
+        sio: Any,
+        *,
+        settings: Settings,
+        auth: Auth,
+        ledger: Ledger,
+        fanout: Fanout,
+        metrics: Metrics,
+        state: NodeState,
+    ) -> None:
+        self.sio = sio
+        self.settings = settings
+        self.auth = auth
+        self.ledger = ledger
+        self.fanout = fanout
+        self.metrics = metrics
+        self.state = state
+        self.sessions: dict[str, Session] = {}
+        self._auth_schema = ConnectAuth()
+        self._ack_schema = AckBody()
+        self._resume_schema = ResumeBody()
+        sio.on("connect", self.on_connect)
+        sio.on("disconnect", self.on_disconnect)
+        sio.on("ack", self.on_ack)
+        sio.on("resume", self.on_resume)
+
+    async def close_idle_handshakes(self, every: float = 1.0) -> None:
+        """Close Engine.IO connections that never complete the Socket.IO connect: python-engineio
+        keeps them (and their memory) for as long as the client answers pings."""
+        first_seen: dict[str, float] = {}
+
+        async def sweep() -> None:
+            now = time.monotonic()
+            eio = self.sio.eio
+            for eio_sid in list(eio.sockets):
+                if self.sio.manager.sid_from_eio_sid(eio_sid, "/") is not None:
+                    first_seen.pop(eio_sid, None)
+                    continue
+                seen = first_seen.setdefault(eio_sid, now)
+                if now - seen >= self.settings.handshake_timeout:
+                    first_seen.pop(eio_sid, None)
+                    self.metrics.refused.labels("handshake_timeout").inc()
+                    await close_transport(eio, eio_sid)
+            for gone in set(first_seen) - set(eio.sockets):
+                first_seen.pop(gone, None)
+
+        await supervise("idle handshakes", sweep, every=every, logger=log)
+
+    def _refuse(self, reason: str) -> Refused:
+        self.metrics.refused.labels(reason).inc()
+        return Refused(reason)
+
+    async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        if self.state.draining:
+            raise self._refuse("unavailable")
+        try:
+            body = self._auth_schema.load(auth if isinstance(auth, dict) else {})
+        except ValidationError as exc:
+            if "token" in exc.messages:
+                raise self._refuse("unauthorized") from None
+            # A bad lastSeq/epoch cannot be honoured: the client gets a snapshot instead.
+            body = {"token": auth.get("token"), "lastSeq": None, "epoch": None}
+        try:
+            identity = self.auth.verify(body["token"])
+        except TokenError:
+            raise self._refuse("unauthorized") from None
+        user_id = identity.user_id
+        if self.fanout.connections(user_id) >= self.settings.max_connections_per_user:
+            raise self._refuse("too_many_connections")
+        self.fanout.reserve(user_id)
+        rate = self.settings.client_events_per_second
+        self.sessions[sid] = Session(user_id, TokenBucket(rate, rate * 2))
+        try:
+            await self.fanout.attach(sid, user_id, body["lastSeq"], body["epoch"])
+        except Exception:
+            self.sessions.pop(sid, None)
+            log.exception("connect of %s failed", user_id)
+            raise self._refuse("unavailable") from None
+        self.metrics.connections.inc()
+
+    async def on_disconnect(self, sid: str, reason: Any = None) -> None:
+        self._release_pending_poll(sid)
+        session = self.sessions.pop(sid, None)
+        if session is not None:
+            self.fanout.detach(sid, session.user_id)
+            self.metrics.connections.dec()
+
+    def _release_pending_poll(self, sid: str) -> None:
+        """python-engineio keeps a long-polling client's pending GET open for ping interval +
+        timeout after the client said goodbye (and a graceful shutdown waits for it); waking
+        its queue answers that GET now."""
+        try:
+            eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+            sock = self.sio.eio.sockets.get(eio_sid) if eio_sid else None
+            if sock is not None and not sock.upgraded:
+                sock.queue.put_nowait(None)
+        except Exception:  # best effort: the socket may already be gone
+            log.debug("could not release the pending poll of %s", sid)
+
+    def _admit(
+        self, sid: str, data: Any, schema: Schema, usage: str
+    ) -> tuple[Session, dict[str, Any]] | dict[str, Any]:
+        """The session and the validated body of a client event, or the error to answer."""
+        session = self.sessions.get(sid)
+        if session is None:
+            return _error("unauthorized", "not connected")
+        if not session.bucket.take():
+            return _error("rate_limited", "too many client events; slow down")
+        try:
+            body: dict[str, Any] = schema.load(data if isinstance(data, dict) else {})
+        except ValidationError as exc:
+            return {**_error("invalid", usage), "fields": exc.messages}
+        return session, body
+
+    async def on_ack(self, sid: str, data: Any = None) -> dict[str, Any] | None:
+        admitted = self._admit(sid, data, self._ack_schema, "ack needs {seq: integer >= 0}")
+        if isinstance(admitted, dict):
+            return admitted
+        session, body = admitted
+        await self.ledger.ack(session.user_id, body["seq"])
+        return None
+
+    async def on_resume(self, sid: str, data: Any = None) -> dict[str, Any] | None:
+        admitted = self._admit(
+            sid, data, self._resume_schema, "resume needs {lastSeq: integer >= 0, epoch: string}"
+        )
+        if isinstance(admitted, dict):
+            return admitted
+        session, body = admitted
+        await self.fanout.resume(sid, session.user_id, body["lastSeq"], body["epoch"])
+        return None

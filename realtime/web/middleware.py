@@ -1,0 +1,92 @@
+"""The HTTP edge's two middlewares: every error as one JSON shape, and CORS."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from ..domain.errors import DomainError
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class HTTPError(DomainError):
+    """A refusal of the HTTP edge itself (no token, wrong key, not yours)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+CODES = {
+    400: "invalid",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+def json_error(
+    status: int, code: str, message: str, fields: dict[str, Any] | None = None
+) -> web.Response:
+    body: dict[str, Any] = {"error": code, "message": message}
+    if fields is not None:
+        body["fields"] = fields
+    return web.json_response(body, status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error leaves as JSON: {"error": CODE, "message": TEXT[, "fields": {...}]}."""
+    try:
+        return await handler(request)
+    except DomainError as exc:
+        return json_error(exc.status, exc.code, exc.message, exc.fields)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        if exc.content_type == "application/json":
+            raise
+        code = CODES.get(exc.status, "error")
+        return json_error(exc.status, code, exc.reason or code)
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return json_error(500, "internal", "internal server error")
+
+
+def cors_middleware(origins: tuple[str, ...] | None) -> Any:
+    """CORS for the HTTP API; same origin only unless REALTIME_CORS_ORIGINS says otherwise."""
+
+    @web.middleware
+    async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        allowed = (
+            origins is not None and origin is not None and ("*" in origins or origin in origins)
+        )
+        if request.method == "OPTIONS" and allowed:
+            resp: web.StreamResponse = web.Response(status=204)
+            resp.headers["Access-Control-Allow-Methods"] = "GET, POST, OPTIONS"
+            resp.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, X-API-Key"
+            resp.headers["Access-Control-Max-Age"] = "600"
+        else:
+            resp = await handler(request)
+        if allowed and origin is not None:
+            resp.headers["Access-Control-Allow-Origin"] = "*" if "*" in origins else origin  # type: ignore[operator]
+            resp.headers["Vary"] = "Origin"
+        return resp
+
+    return cors

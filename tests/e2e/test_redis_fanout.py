@@ -1,0 +1,143 @@
+"""Several nodes over a private Redis: fan-out, Redis restarts and stalls, concurrent publishers.
+
+The follower's poll interval is set very long here, so delivery can only come from Redis or
+from the catch-up the node runs when its subscription is confirmed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from typing import Any
+
+from aiohttp import ClientSession
+
+from realtime.broadcast.redis import RedisBroadcast
+from realtime.store.engine import create_engine
+from realtime.store.ledger import Ledger
+from realtime.tracker import Tracker
+from tests.services import StallingProxy
+from tests.support import make_settings
+
+SLOW_FOLLOW = 600.0
+
+
+async def ready(http: ClientSession, server: Any) -> int:
+    async with http.get(f"{server.url}/readyz") as r:
+        return r.status
+
+
+async def wait_ready(http: ClientSession, server: Any, want: int, timeout: float) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if await ready(http, server) == want:
+            return time.monotonic() - start
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"/readyz never became {want}")
+
+
+def tracker_for(url: str, redis_url: str) -> Tracker:
+    engine = create_engine(url)
+    return Tracker(
+        Ledger(engine, history_size=1000, history_ttl=3600),
+        RedisBroadcast(redis_url),
+        owns_engine=True,
+    )
+
+
+PUBLISHER = """
+import asyncio, sys
+from realtime.tracker import Tracker
+async def main(n, job):
+    async with Tracker.from_env() as t:
+        for i in range(n):
+            await t.update_progress(job, "indexing", min(i, 100), user_id="many")
+asyncio.run(main(int(sys.argv[1]), sys.argv[2]))
+"""
+
+
+async def test_publish_from_another_process_reaches_both_nodes(
+    start_server: Any, pg_url: str, redis_server: Any, connect: Any
+) -> None:
+    settings = make_settings(pg_url, redis_url=redis_server.url, follow_interval=SLOW_FOLLOW)
+    a, b = await start_server(settings), await start_server(settings)
+    on_a, on_b = await connect(a, "many"), await connect(b, "many")
+    env = {**os.environ, "REALTIME_DATABASE_URL": pg_url, "REALTIME_REDIS_URL": redis_server.url}
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", PUBLISHER, "40", f"job{i}", env=env
+        )
+        for i in range(4)
+    ]
+    for p in procs:
+        assert await asyncio.wait_for(p.wait(), 90) == 0
+    for c in (on_a, on_b):
+        await c.wait_for(lambda c=c: len(c.seqs()) == 160, 10)
+        assert c.seqs() == list(range(1, 161))
+
+
+async def test_redis_restart_loses_nothing_and_readiness_follows(
+    start_server: Any, pg_url: str, redis_server: Any, connect: Any
+) -> None:
+    settings = make_settings(pg_url, redis_url=redis_server.url, follow_interval=SLOW_FOLLOW)
+    a, b = await start_server(settings), await start_server(settings)
+    clients = [await connect(a, "steady"), await connect(b, "steady"), await connect(b, "steady")]
+    publish_times: list[float] = []
+    async with ClientSession() as http:
+        await wait_ready(http, a, 200, 10)
+        async with tracker_for(pg_url, redis_server.url) as tracker:
+
+            async def publish(n: int) -> None:
+                for i in range(n):
+                    t0 = time.monotonic()
+                    await tracker.update_progress("j", "indexing", min(i, 100), user_id="steady")
+                    publish_times.append(time.monotonic() - t0)
+                    await asyncio.sleep(0.05)
+
+            task = asyncio.create_task(publish(80))  # ~4 s at a steady rate
+            await asyncio.sleep(1.0)
+            redis_server.stop()
+            await wait_ready(http, a, 503, 6)
+            await asyncio.sleep(1.5)
+            redis_server.start()
+            back = time.monotonic()
+            await task
+            for c in clients:
+                await c.wait_for(lambda c=c: len(c.seqs()) == 80, 10)
+            caught_up = time.monotonic() - back
+            await wait_ready(http, a, 200, 10)
+    for c in clients:
+        assert c.seqs() == list(range(1, 81))  # nothing lost, nothing twice, in order
+    assert max(publish_times) < 2.0
+    assert caught_up < 5.0 + 2.0  # the last messages were published after Redis came back
+
+
+async def test_stalled_redis_link_is_noticed_and_recovered(
+    start_server: Any, sqlite_url: str, redis_server: Any, connect: Any
+) -> None:
+    proxy = StallingProxy(redis_server.port)
+    await proxy.start()
+    try:
+        via_proxy = f"redis://127.0.0.1:{proxy.port}/0"
+        node = await start_server(
+            make_settings(sqlite_url, redis_url=via_proxy, follow_interval=SLOW_FOLLOW)
+        )
+        client = await connect(node, "stall")
+        async with ClientSession() as http, tracker_for(sqlite_url, redis_server.url) as tracker:
+            await wait_ready(http, node, 200, 10)
+            await tracker.update_progress("s", "indexing", 1, user_id="stall")
+            await client.wait_for(lambda: client.seqs() == [1], 5)
+            proxy.stall()
+            noticed = await wait_ready(http, node, 503, 10)
+            for p in range(2, 12):
+                await tracker.update_progress("s", "indexing", p, user_id="stall")
+            await asyncio.sleep(max(0.0, 10 - noticed))
+            proxy.resume()
+            await client.wait_for(lambda: len(client.seqs()) == 11, 10)
+            await wait_ready(http, node, 200, 10)
+        assert client.seqs() == list(range(1, 12))
+        assert noticed < 8
+    finally:
+        await proxy.close()
