@@ -13,4 +13,6 @@ export type { JobMap, JobView } from './jobs';
 export { MemoryStorage, storageKey } from './persist';
 export type { StorageLike } from './persist';
 export { tokenSubject } from './token';
+export { SeqCursor } from './cursor';
+export type { SeqOrigin, SeqVerdict } from './cursor';
 export * from './format';

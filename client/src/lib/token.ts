@@ -23,3 +23,46 @@ export function tokenSubject(token: string): string | null {
   }
   return null;
 }
+
+/** How long the token read at start-up (to learn the user id) may serve the first connection. */
+const TOKEN_REUSE_MS = 2000;
+
+/** The last token `getToken()` gave, shared by the socket's connection attempts and the HTTP API. */
+export class TokenCache {
+  private token: string | null = null;
+  private tokenAt = 0;
+
+  constructor(
+    private readonly getToken: () => Promise<string>,
+    private readonly now: () => number = () => Date.now(),
+  ) {}
+
+  /** The cached token, if any. */
+  get cached(): string | null {
+    return this.token;
+  }
+
+  /** Asks `getToken()` for a new token and caches it. */
+  async fresh(): Promise<string> {
+    const token = await this.getToken();
+    if (typeof token !== 'string' || !token) throw new Error('getToken() returned no token');
+    this.token = token;
+    this.tokenAt = this.now();
+    return token;
+  }
+
+  /** For a connection attempt: a fresh token, except that one read just before is reused once. */
+  async forConnection(): Promise<string> {
+    if (this.token && this.now() - this.tokenAt < TOKEN_REUSE_MS) {
+      const token = this.token;
+      this.tokenAt = 0;
+      return token;
+    }
+    return this.fresh();
+  }
+
+  /** Forgets the cached token (the server refused it). */
+  drop(): void {
+    this.token = null;
+  }
+}
