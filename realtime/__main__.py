@@ -1,4 +1,5 @@
-"""Command line: serve, worker, token, publish, migrate.
+"""Command line: serve, worker, token, migrate, and the publishing verbs publish, submit,
+complete, fail, cancel.
 
 Exit codes: 0 success; 2 bad input or configuration (one line on stderr); 1 runtime failure.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import secrets
@@ -143,35 +145,101 @@ def cmd_token(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _publish(settings: Settings, args: argparse.Namespace) -> int:
+def _stored(args: argparse.Namespace, job_id: str, seq: int) -> None:
+    if args.json:
+        print(json.dumps({"jobId": job_id, "seq": seq}))
+    else:
+        print(f"stored seq {seq} for job {job_id}")
+
+
+def _tracked(args: argparse.Namespace, work: Callable[[Any], Awaitable[int]]) -> int:
+    """Run one Tracker call on the configured store and say what it stored."""
     from .tracker import Tracker
 
-    async with Tracker.from_settings(settings) as tracker:
-        seq = await tracker.update_progress(
-            args.job, args.stage, args.progress, args.message, user_id=args.user
-        )
-    print(seq)
-    return EXIT_OK
+    async def run(settings: Settings) -> int:
+        async with Tracker.from_settings(settings) as tracker:
+            seq = await work(tracker)
+        _stored(args, args.job, seq)
+        return EXIT_OK
+
+    return _run_db(run)
+
+
+def _user(value: str, flag: str = "--user") -> str:
+    from .web.auth import USER_ID_RE
+
+    if not USER_ID_RE.match(value):
+        raise CliError(f"{flag}: must be 1-128 of A-Z a-z 0-9 _ . : @ -")
+    return value
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    from .web.auth import USER_ID_RE
+    user = _user(args.user)
+    return _tracked(
+        args,
+        lambda t: t.update_progress(
+            args.job,
+            args.stage,
+            args.progress,
+            args.message,
+            user_id=user,
+            video_title=args.title,
+            video_duration=args.video_duration,
+        ),
+    )
 
-    if not USER_ID_RE.match(args.user):
-        raise CliError("--user: must be 1-128 of A-Z a-z 0-9 _ . : @ -")
-    return _run_db(lambda s: _publish(s, args))
+
+def cmd_complete(args: argparse.Namespace) -> int:
+    result = None
+    if args.result is not None:
+        try:
+            result = json.loads(args.result)
+        except ValueError:
+            raise CliError("--result: not valid JSON") from None
+        if not isinstance(result, dict):
+            raise CliError("--result: must be a JSON object")
+    return _tracked(args, lambda t: t.complete(args.job, result))
+
+
+def cmd_fail(args: argparse.Namespace) -> int:
+    if args.retry_in is not None and (args.retry_in < 0 or not args.will_retry):
+        raise CliError("--retry-in: needs --will-retry and a number of seconds >= 0")
+    return _tracked(
+        args,
+        lambda t: t.fail(
+            args.job, args.error, code=args.code, will_retry=args.will_retry, retry_in=args.retry_in
+        ),
+    )
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    return _tracked(args, lambda t: t.cancel(args.job))
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from .tracker import Tracker
+
+    user = _user(args.user)
+
+    async def run(settings: Settings) -> int:
+        async with Tracker.from_settings(settings) as tracker:
+            job_id = await tracker.submit(user, args.url, args.title)
+        print(json.dumps({"jobId": job_id}) if args.json else job_id)
+        return EXIT_OK
+
+    return _run_db(run)
 
 
 async def _migrate(settings: Settings) -> int:
     from .store.engine import create_engine
-    from .store.migrate import migrate
+    from .store.migrate import describe, migrate
 
     engine = create_engine(settings.database_url)
     try:
-        await migrate(engine)
+        before, after = await migrate(engine)
     finally:
         await engine.dispose()
-    print("database schema is up to date")
+    print(describe(before, after))
     return EXIT_OK
 
 
@@ -222,13 +290,46 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--admin", action="store_true")
     t.set_defaults(fn=cmd_token)
 
+    as_json: dict[str, Any] = {"action": "store_true", "help": "print what was stored as JSON"}
     pub = sub.add_parser("publish", help="store and fan out one progress_update")
     pub.add_argument("--user", required=True)
     pub.add_argument("--job", required=True)
     pub.add_argument("--stage", required=True, choices=STAGES, metavar="STAGE")
     pub.add_argument("--progress", required=True, type=int)
     pub.add_argument("--message", default=None)
+    pub.add_argument("--title", default=None, help="the video's title (videoTitle)")
+    pub.add_argument(
+        "--video-duration", type=float, default=None, help="the video's length in seconds"
+    )
+    pub.add_argument("--json", **as_json)
     pub.set_defaults(fn=cmd_publish)
+
+    sb = sub.add_parser("submit", help="queue a job for a user; prints its job id")
+    sb.add_argument("--user", required=True)
+    sb.add_argument("--url", required=True, help="a YouTube video URL")
+    sb.add_argument("--title", default=None)
+    sb.add_argument("--json", **as_json)
+    sb.set_defaults(fn=cmd_submit)
+
+    c = sub.add_parser("complete", help="store a job's processing_complete")
+    c.add_argument("--job", required=True)
+    c.add_argument("--result", default=None, help="the result as a JSON object")
+    c.add_argument("--json", **as_json)
+    c.set_defaults(fn=cmd_complete)
+
+    f = sub.add_parser("fail", help="store a job's processing_error")
+    f.add_argument("--job", required=True)
+    f.add_argument("--error", required=True)
+    f.add_argument("--code", required=True)
+    f.add_argument("--will-retry", action="store_true")
+    f.add_argument("--retry-in", type=float, default=None, metavar="SECONDS")
+    f.add_argument("--json", **as_json)
+    f.set_defaults(fn=cmd_fail)
+
+    x = sub.add_parser("cancel", help="end a job with processing_error cancelled")
+    x.add_argument("--job", required=True)
+    x.add_argument("--json", **as_json)
+    x.set_defaults(fn=cmd_cancel)
 
     m = sub.add_parser("migrate", help="create or upgrade the database schema")
     m.set_defaults(fn=cmd_migrate)

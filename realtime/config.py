@@ -25,6 +25,7 @@ class Settings:
     history_ttl: int = 86400
     history_size: int = 1000
     max_connections_per_user: int = 20
+    stall_seconds: int = 900
     demo: bool = False
     # Not in the contract's variables: knobs for tests and operators.
     follow_interval: float = 0.25
@@ -109,4 +110,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         history_ttl=_int(env, "REALTIME_HISTORY_TTL", 86400, 1),
         history_size=_int(env, "REALTIME_HISTORY_SIZE", 1000, 1),
         max_connections_per_user=_int(env, "REALTIME_MAX_CONNECTIONS_PER_USER", 20, 1),
+        stall_seconds=_int(env, "REALTIME_STALL_SECONDS", 900, 1),
     )

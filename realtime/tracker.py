@@ -13,8 +13,10 @@ from .broadcast.base import Broadcast, NoBroadcast
 from .broadcast.outbox import Outbox
 from .config import Settings, load_settings
 from .domain import messages as msg
-from .domain.errors import Invalid
+from .domain.errors import Invalid, NotFound
 from .domain.schemas import SubmitJobBody, flatten, validated
+from .domain.times import iso
+from .store.claims import Claims
 from .store.engine import create_engine
 from .store.ledger import Ledger
 from .store.migrate import migrate
@@ -92,8 +94,22 @@ class Tracker:
         message: str | None = None,
         *,
         user_id: str | None = None,
+        video_title: str | None = None,
+        video_duration: float | None = None,
+        estimated_completion: float | None = None,
     ) -> int:
-        m = msg.progress_update(job_id, stage, progress, message=message)
+        """A job moved. `video_title` names it (the metadata stage knows it); the video's
+        length in seconds (`video_duration`) lets the estimates scale with it; without
+        `estimated_completion` (epoch seconds) the server estimates from history."""
+        m = msg.progress_update(
+            job_id,
+            stage,
+            progress,
+            message=message,
+            video_title=video_title,
+            video_duration=video_duration,
+            estimated_completion=iso(estimated_completion),
+        )
         return await self.publish(m, user_id=user_id, create=user_id is not None)
 
     async def fail(
@@ -104,9 +120,38 @@ class Tracker:
         code: str,
         will_retry: bool,
         retry_at: float | None = None,
+        retry_in: float | None = None,
     ) -> int:
+        """The attempt failed. With `will_retry`, give when the next attempt runs as
+        `retry_in` seconds from now or `retry_at` (epoch seconds), as your task queue
+        schedules it; without either the server assumes its own backoff."""
+        if retry_in is not None:
+            if retry_at is not None:
+                raise Invalid("give retry_in or retry_at, not both", {"retryAt": ["both given"]})
+            retry_at = self.ledger.clock() + max(float(retry_in), 0.0)
         m = msg.processing_error(job_id, error, code=code, will_retry=will_retry, retry_at=retry_at)
         return await self.publish(m)
 
     async def complete(self, job_id: str, result: dict[str, Any] | None = None) -> int:
         return await self.publish(msg.processing_complete(job_id, result=result))
+
+    async def cancel(self, job_id: str) -> int:
+        """End the job with processing_error `cancelled` (the user's Cancel, from a backend)."""
+        stored = await self.outbox.put(self.ledger.cancel(None, job_id))
+        return stored.seq
+
+    async def heartbeat(
+        self, job_id: str | None = None, *, slots: int | None = None, pipeline: str = "default"
+    ) -> None:
+        """Keep `job_id` alive through a long stage without moving its bar (a job silent for
+        REALTIME_STALL_SECONDS ends as `stalled`); with `slots`, declare how many jobs this
+        pipeline runs at once (queue estimates use it for WORKER_LIVE_SECONDS, 15 s, so send
+        it at least that often). Stores no message."""
+        if slots is not None:
+            if slots < 1:
+                raise Invalid("slots must be at least 1", {"slots": ["must be at least 1"]})
+            await Claims(self.ledger).heartbeat(
+                f"pipeline:{pipeline}", concurrency=slots, speed=1.0
+            )
+        if job_id is not None and not await self.ledger.heartbeat(job_id):
+            raise NotFound(f"job {job_id} is not processing or retrying", {"jobId": ["not active"]})

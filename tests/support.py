@@ -193,9 +193,11 @@ class Client:
 ClientFactory = Callable[..., Awaitable[Client]]
 
 
-async def claim(claims: Claims, worker_id: str, start: StartMessage) -> Job | None:
+async def claim(
+    claims: Claims, worker_id: str, start: StartMessage, pipeline: str | None = None
+) -> Job | None:
     """The job a claim took (None: nothing to claim); what it stored is not sent anywhere."""
-    got = await claims.claim(worker_id, start)
+    got = await claims.claim(worker_id, start, pipeline=pipeline)
     return got[0] if got is not None else None
 
 

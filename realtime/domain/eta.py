@@ -2,7 +2,10 @@
 
 The model is one expected length per work stage at speed 1: the robust median of the recent
 measured samples of that stage (each sample is a measured duration times the worker's speed),
-or the nominal length while a stage has no sample yet. A job's remaining time is what is left
+or the nominal length while a stage has no sample yet. Samples come from the stage transitions
+of every job the store writes, whoever publishes them. The stages whose time grows with the
+video (SCALING_STAGES) also learn a rate, seconds per second of video, from the samples whose
+publisher reported the video's length; a job of known length is estimated by that rate. A job's remaining time is what is left
 of its current stage plus the later stages; a queued job's wait comes from placing the jobs
 ahead of it, in order, on the live worker slots.
 """
@@ -13,9 +16,9 @@ import heapq
 import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from .job import WORK_STAGES
+from .stages import WORK_STAGES
 
 # Nominal stage lengths at speed 1; they sum to 60 s, the demo worker's "about a minute".
 NOMINAL: dict[str, float] = {
@@ -30,6 +33,9 @@ NOMINAL: dict[str, float] = {
 NOMINAL_TOTAL = sum(NOMINAL.values())
 # How many recent samples per stage feed the estimate.
 WINDOW = 50
+# Stages whose length grows with the video's; a rate needs this many samples with a length.
+SCALING_STAGES = ("transcript_generation", "content_analysis", "mindmap_generation")
+MIN_RATE_SAMPLES = 3
 # A queued job's estimatedStart is worth a new queue_update when it moves by more than
 # max(START_MOVE_SECONDS, START_MOVE_FRACTION of the wait).
 START_MOVE_SECONDS = 10.0
@@ -46,13 +52,24 @@ class Capacity:
 
 @dataclass(frozen=True)
 class Model:
-    """Expected seconds per stage at speed 1."""
+    """Expected seconds per stage at speed 1, and seconds per second of video for the scaling
+    stages that have learned one."""
 
     stage_seconds: Mapping[str, float]
+    stage_rates: Mapping[str, float] = field(default_factory=dict)
+
+    def stage_length(self, stage: str, video_seconds: float | None = None) -> float:
+        rate = self.stage_rates.get(stage)
+        if rate is not None and video_seconds is not None and video_seconds > 0:
+            return rate * video_seconds
+        return self.stage_seconds[stage]
+
+    def job_length(self, video_seconds: float | None = None) -> float:
+        return sum(self.stage_length(s, video_seconds) for s in WORK_STAGES)
 
     @property
     def job_seconds(self) -> float:
-        return sum(self.stage_seconds[s] for s in WORK_STAGES)
+        return self.job_length()
 
 
 NOMINAL_MODEL = Model(dict(NOMINAL))
@@ -69,30 +86,62 @@ def robust_center(samples: Sequence[float]) -> float:
     return statistics.median(kept) if kept else med
 
 
-def build_model(samples: Mapping[str, Iterable[float]]) -> Model:
+Sample = float | tuple[float, float | None]  # seconds, or (seconds, video length)
+
+
+def _ok(v: float) -> bool:
+    return v >= 0 and math.isfinite(v)
+
+
+def build_model(samples: Mapping[str, Iterable[Sample]]) -> Model:
     """Measured stage lengths where there are samples (oldest first; the last WINDOW count),
-    nominal lengths elsewhere."""
+    nominal lengths elsewhere; rates for the scaling stages with samples of known length."""
     out: dict[str, float] = {}
+    rates: dict[str, float] = {}
     for stage in WORK_STAGES:
-        values = [v for v in samples.get(stage, ()) if v >= 0 and math.isfinite(v)][-WINDOW:]
-        out[stage] = robust_center(values) if values else NOMINAL[stage]
-    return Model(out)
+        pairs = [v if isinstance(v, tuple) else (v, None) for v in samples.get(stage, ())]
+        pairs = [(sec, vid) for sec, vid in pairs if _ok(sec)][-WINDOW:]
+        out[stage] = robust_center([sec for sec, _ in pairs]) if pairs else NOMINAL[stage]
+        if stage in SCALING_STAGES:
+            per = [sec / vid for sec, vid in pairs if vid is not None and vid > 0 and _ok(vid)]
+            if len(per) >= MIN_RATE_SAMPLES:
+                rates[stage] = robust_center(per)
+    return Model(out, rates)
 
 
-def remaining_seconds(model: Model, stage: str | None, stage_elapsed: float, speed: float) -> float:
-    """Expected seconds until a running job in `stage` (for `stage_elapsed` s) completes;
-    `stage` None: a job that has not started."""
+def remaining_seconds(
+    model: Model,
+    stage: str | None,
+    stage_elapsed: float,
+    speed: float,
+    *,
+    video_seconds: float | None = None,
+    stage_fraction: float = 0.0,
+) -> float:
+    """Expected seconds until a running job in `stage` (for `stage_elapsed` s, `stage_fraction`
+    of the way through it by its progress) completes; `stage` None: a job not started yet."""
     if stage is None:
-        return model.job_seconds / speed
+        return model.job_length(video_seconds) / speed
     if stage not in WORK_STAGES:
         return 0.0
     i = WORK_STAGES.index(stage)
-    expected = model.stage_seconds[stage] / speed
-    current = expected - max(stage_elapsed, 0.0)
+    expected = model.stage_length(stage, video_seconds) / speed
+    done = max(max(stage_elapsed, 0.0), expected * min(max(stage_fraction, 0.0), 1.0))
     # A stage already longer than expected is assumed to be nearly done, not finished.
-    current = max(current, min(expected * 0.1, 1.0))
-    later = sum(model.stage_seconds[s] for s in WORK_STAGES[i + 1 :]) / speed
+    current = max(expected - done, min(expected * 0.1, 1.0))
+    later = sum(model.stage_length(s, video_seconds) for s in WORK_STAGES[i + 1 :]) / speed
     return current + later
+
+
+def fraction_by_progress(stage: str, stage_start: int, progress: int) -> float:
+    """How far through `stage` a job is by its progress: from where the stage began to the
+    stage's end on the nominal scale (progress_at); 0 when that tells nothing."""
+    if stage not in WORK_STAGES:
+        return 0.0
+    end = progress_at(stage, 1.0)
+    if end <= stage_start:
+        return 0.0
+    return min(max((progress - stage_start) / (end - stage_start), 0.0), 1.0)
 
 
 def wait_schedule(
@@ -137,3 +186,16 @@ def progress_at(stage: str, fraction: float) -> int:
     before = sum(NOMINAL[s] for s in WORK_STAGES[:i])
     f = min(max(fraction, 0.0), 1.0)
     return min(100, math.floor(100 * (before + f * NOMINAL[stage]) / NOMINAL_TOTAL + 1e-9))
+
+
+def most_at_once(spans: Iterable[tuple[float, float]]) -> int:
+    """The most intervals (start, end) that overlap at any moment; touching ones do not."""
+    edges = sorted(
+        [(start, 1) for start, end in spans if end > start]
+        + [(end, -1) for start, end in spans if end > start]
+    )
+    most = running = 0
+    for _, step in edges:  # at equal times an end (-1) sorts before a start
+        running += step
+        most = max(most, running)
+    return most

@@ -7,35 +7,17 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from . import eta
 from .errors import Conflict, Invalid
 from .messages import stored_complete, stored_error, stored_progress, stored_queue
+from .stages import STAGE_INDEX, STAGE_MESSAGES, STAGES, WORK_STAGES
 from .times import iso, parse_iso
 
-STAGES: tuple[str, ...] = (
-    "url_validation",
-    "metadata_extraction",
-    "transcript_generation",
-    "content_analysis",
-    "mindmap_generation",
-    "data_storage",
-    "indexing",
-    "completed",
-)
-WORK_STAGES: tuple[str, ...] = STAGES[:-1]
-STAGE_INDEX = {s: i for i, s in enumerate(STAGES)}
-
-STAGE_MESSAGES: dict[str, str] = {
-    "url_validation": "Checking the video link",
-    "metadata_extraction": "Reading the video's details",
-    "transcript_generation": "Generating transcript",
-    "content_analysis": "Analysing the content",
-    "mindmap_generation": "Building the mind map",
-    "data_storage": "Saving the results",
-    "indexing": "Indexing for search",
-    "completed": "Done",
-}
+__all__ = ["STAGES", "STAGE_INDEX", "STAGE_MESSAGES", "WORK_STAGES"]
 
 MAX_ATTEMPTS = 3
+# The pipeline of jobs submitted on a demo node: only the demo worker claims them.
+DEMO = "demo"
 RETRY_BASE_SECONDS = 10.0
 
 MESSAGE_TYPES = ("progress_update", "queue_update", "processing_complete", "processing_error")
@@ -82,6 +64,16 @@ class Job:
     result: dict[str, Any] | None = None
     last_message: dict[str, Any] | None = None
     updated_seq: int = 0
+    # When the job last got a message (the stall sweep's clock).
+    updated_at: float | None = None
+    # The video's length in seconds, when a publisher reported it.
+    video_duration: float | None = None
+    # The claiming worker's speed (the demo's --speed; 1 for real pipelines).
+    speed: float = 1.0
+    # The job's progress when its current stage began.
+    stage_progress: int | None = None
+    # Who may claim it: "demo" for the demo worker; None for the team's own pipeline.
+    pipeline: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -98,18 +90,24 @@ class Job:
             "estimatedCompletion": iso(self.estimated_completion),
             "position": position if self.status == Status.QUEUED else None,
             "error": self.error,
+            **({"result": self.result or {}} if self.status == Status.COMPLETED else {}),
         }
 
 
-def apply(job: Job, message: dict[str, Any], now: float) -> tuple[Job, dict[str, Any]]:
+def apply(
+    job: Job, message: dict[str, Any], now: float, model: eta.Model | None = None
+) -> tuple[Job, dict[str, Any]]:
     """Validate `message` (already shape-checked) against `job`; return the new job and the
-    full payload to store (everything but `seq` and `ts`). Raises DomainError."""
+    full payload to store (everything but `seq` and `ts`). Raises DomainError.
+
+    With `model`, a progress_update whose publisher gave no estimatedCompletion gets one from
+    the model (a publisher's own value wins)."""
     if job.finished:
         raise Conflict(f"job {job.job_id} is already {job.status.value}")
     kind = message["type"]
     new = dataclasses.replace(job)
     if kind == "progress_update":
-        payload = _progress(new, message, now)
+        payload = _progress(new, message, now, model)
     elif kind == "queue_update":
         payload = _queue(new, message)
     elif kind == "processing_complete":
@@ -119,10 +117,11 @@ def apply(job: Job, message: dict[str, Any], now: float) -> tuple[Job, dict[str,
     else:
         raise Invalid(f"unknown message type {kind!r}", {"type": [f"unknown type {kind!r}"]})
     new.last_message = payload
+    new.updated_at = now
     return new, payload
 
 
-def _progress(job: Job, m: dict[str, Any], now: float) -> dict[str, Any]:
+def _progress(job: Job, m: dict[str, Any], now: float, model: eta.Model | None) -> dict[str, Any]:
     stage, progress = m["stage"], m["progress"]
     if job.status in (Status.QUEUED, Status.RETRYING):
         # The first progress of an attempt starts it; a retry may restart below the old progress.
@@ -133,6 +132,7 @@ def _progress(job: Job, m: dict[str, Any], now: float) -> dict[str, Any]:
         job.error = None
         job.error_code = None
         job.stage_started_at = now
+        job.stage_progress = progress
     else:
         if job.stage is not None and STAGE_INDEX[stage] < STAGE_INDEX[job.stage]:
             raise Invalid(
@@ -147,12 +147,20 @@ def _progress(job: Job, m: dict[str, Any], now: float) -> dict[str, Any]:
             )
         if stage != job.stage:
             job.stage_started_at = now
+            job.stage_progress = progress
     if m.get("videoTitle"):
         job.title = m["videoTitle"]
+    if m.get("videoDurationSeconds") is not None:
+        job.video_duration = float(m["videoDurationSeconds"])
     job.stage = stage
     job.progress = progress
-    if "estimatedCompletion" in m:
-        job.estimated_completion = parse_iso(m["estimatedCompletion"])
+    given = m.get("estimatedCompletion")
+    if given is not None:
+        job.estimated_completion = parse_iso(given)
+    elif model is not None:
+        job.estimated_completion = now + estimate_remaining(job, model, now)
+    elif "estimatedCompletion" in m:
+        job.estimated_completion = None
     return stored_progress(
         job.job_id,
         stage,
@@ -160,7 +168,41 @@ def _progress(job: Job, m: dict[str, Any], now: float) -> dict[str, Any]:
         m.get("message") or STAGE_MESSAGES[stage],
         job.estimated_completion,
         job.title,
+        job.video_duration,
     )
+
+
+def estimate_remaining(job: Job, model: eta.Model, now: float) -> float:
+    """Seconds until a running job completes, from the model: what is left of its stage (by
+    the time spent in it or by its progress within it, whichever says further along) and
+    the later stages, scaled by the video's length where it is known."""
+    if job.stage is None or job.stage not in WORK_STAGES:
+        return 0.0
+    elapsed = now - job.stage_started_at if job.stage_started_at is not None else 0.0
+    start = job.stage_progress if job.stage_progress is not None else job.progress
+    return eta.remaining_seconds(
+        model,
+        job.stage,
+        elapsed,
+        job.speed,
+        video_seconds=job.video_duration,
+        stage_fraction=eta.fraction_by_progress(job.stage, start, job.progress),
+    )
+
+
+def stage_sample(before: Job, after: Job, now: float) -> tuple[str, float, float | None] | None:
+    """The finished stage a message ended, as (stage, seconds at speed 1, video length): a
+    progress_update that moves a running job to a later stage, or the job's completion."""
+    if before.status != Status.PROCESSING or before.stage not in WORK_STAGES:
+        return None
+    if before.stage_started_at is None or after.attempt != before.attempt:
+        return None
+    if after.status != Status.COMPLETED and (
+        after.status != Status.PROCESSING or after.stage == before.stage
+    ):
+        return None
+    seconds = (now - before.stage_started_at) * before.speed
+    return before.stage, max(seconds, 0.0), after.video_duration
 
 
 def _queue(job: Job, m: dict[str, Any]) -> dict[str, Any]:

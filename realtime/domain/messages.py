@@ -33,6 +33,7 @@ def progress_update(
     message: str | None = None,
     estimated_completion: str | None = None,
     video_title: str | None = None,
+    video_duration: float | None = None,
 ) -> Message:
     m: Message = {"type": "progress_update", "jobId": job_id, "stage": stage, "progress": progress}
     if message is not None:
@@ -41,6 +42,8 @@ def progress_update(
         m["estimatedCompletion"] = estimated_completion
     if video_title is not None:
         m["videoTitle"] = video_title
+    if video_duration is not None:
+        m["videoDurationSeconds"] = video_duration
     return m
 
 
@@ -104,8 +107,9 @@ def stored_progress(
     message: str,
     estimated_completion: float | None,
     video_title: str | None,
+    video_duration: float | None = None,
 ) -> Message:
-    return {
+    m: Message = {
         "type": "progress_update",
         "jobId": job_id,
         "stage": stage,
@@ -114,6 +118,9 @@ def stored_progress(
         "estimatedCompletion": iso(estimated_completion),
         "videoTitle": video_title,
     }
+    if video_duration is not None:
+        m["videoDurationSeconds"] = video_duration
+    return m
 
 
 def stored_queue(

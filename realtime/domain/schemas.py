@@ -21,7 +21,10 @@ from .job import MESSAGE_TYPES, STAGES
 from .times import parse_iso
 
 ID_RE = r"^[A-Za-z0-9_.:@-]{1,64}$"
-USER_ID = validate.Regexp(r"^[A-Za-z0-9_.:@-]{1,128}$", error="1-128 of A-Z a-z 0-9 _ . : @ -")
+# Seqs are 64-bit integers in the store.
+MAX_SEQ = 2**63 - 1
+USER_ID_RE = r"^[A-Za-z0-9_.:@-]{1,128}$"
+USER_ID = validate.Regexp(USER_ID_RE, error="1-128 of A-Z a-z 0-9 _ . : @ -")
 JOB_ID = validate.Regexp(ID_RE, error="1-64 of A-Z a-z 0-9 _ . : @ -")
 VIDEO_ID_RE = re.compile(r"^[A-Za-z0-9_-]{11}$")
 YOUTUBE_HOSTS = {"youtube.com", "www.youtube.com", "m.youtube.com", "music.youtube.com"}
@@ -110,6 +113,9 @@ class ProgressUpdateIn(_MessageIn):
     message = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
     estimatedCompletion = IsoDateTime(allow_none=True)
     videoTitle = fields.String(allow_none=True, validate=validate.Length(max=500))
+    videoDurationSeconds = fields.Float(
+        allow_none=True, validate=validate.Range(min=0, max=10**6, min_inclusive=False)
+    )
 
 
 class QueueUpdateIn(_MessageIn):
@@ -207,7 +213,7 @@ class StatusAllQuery(Schema):
     class Meta:
         unknown = RAISE
 
-    since = fields.Integer(load_default=None, validate=validate.Range(min=0))
+    since = fields.Integer(load_default=None, validate=validate.Range(min=0, max=MAX_SEQ))
     epoch = fields.String(load_default=None, validate=validate.Length(max=64))
 
 
@@ -228,6 +234,7 @@ class ProgressUpdateOut(_Out):
     message = fields.String(required=True)
     estimatedCompletion = IsoDateTime(required=True, allow_none=True)
     videoTitle = fields.String(required=True, allow_none=True)
+    videoDurationSeconds = fields.Float()  # only when the publisher reported it
 
 
 class QueueUpdateOut(_Out):
@@ -264,6 +271,7 @@ class JobStateOut(_Strict):
     estimatedCompletion = IsoDateTime(required=True, allow_none=True)
     position = fields.Integer(required=True, allow_none=True)
     error = fields.String(required=True, allow_none=True)
+    result = fields.Dict()  # completed jobs only
 
 
 class JobDetailOut(JobStateOut):
@@ -297,3 +305,60 @@ OUT_SCHEMAS: dict[str, type[Schema]] = {
     "snapshot": SnapshotOut,
     "replay_complete": ReplayCompleteOut,
 }
+
+
+# ---- HTTP answers (what /openapi.json documents) ----------------------------------------------
+
+
+class ErrorOut(_Strict):
+    error = fields.String(required=True, metadata={"description": "a stable code, e.g. invalid"})
+    message = fields.String(required=True, metadata={"description": "for people"})
+    problems = fields.Dict(
+        data_key="fields",
+        keys=fields.String(),
+        metadata={"description": "400 invalid only: the problems of each field"},
+    )
+
+
+class SubmitJobOut(_Strict):
+    jobId = fields.String(required=True)
+    status = fields.Constant("queued", required=True)
+    position = fields.Integer(required=True)
+    estimatedWaitSeconds = fields.Float(required=True, allow_none=True)
+
+
+class StatusAllOut(_Strict):
+    messages = fields.List(fields.Dict(), required=True)
+    lastSeq = fields.Integer(required=True)
+    epoch = fields.String(required=True)
+    omitted = fields.Integer(required=True)
+    recovered = fields.Boolean(required=True)
+
+
+class QueuedJobOut(_Strict):
+    jobId = fields.String(required=True)
+    position = fields.Integer(required=True)
+    estimatedWaitSeconds = fields.Float(required=True, allow_none=True)
+    estimatedStart = IsoDateTime(required=True, allow_none=True)
+
+
+class QueueStatusOut(_Strict):
+    queueLength = fields.Integer(required=True)
+    jobs = fields.List(fields.Nested(QueuedJobOut), required=True)
+
+
+class PublishOut(_Strict):
+    seq = fields.Integer(required=True)
+
+
+class HealthOut(_Strict):
+    status = fields.Constant("ok", required=True)
+
+
+class ReadyOut(_Strict):
+    status = fields.String(required=True, validate=validate.OneOf(("ok", "unavailable")))
+    checks = fields.Dict(keys=fields.String(), values=fields.Boolean(), required=True)
+
+
+class DemoTokenOut(_Strict):
+    token = fields.String(required=True)

@@ -26,7 +26,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, text, update
+from sqlalchemy import Connection, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..domain import messages as msg
@@ -38,8 +38,8 @@ from .queue import WORKER_LIVE_SECONDS
 from .rows import job_from_row
 from .stream import Stored
 from .tables import jobs as jobs_t
-from .tables import stage_samples, workers
-from .writes import Write, commit, commit_one
+from .tables import workers
+from .writes import Write
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +47,6 @@ log = logging.getLogger(__name__)
 QUEUE_LOCK_KEY = 7_303_012
 # Seconds without a heartbeat before a claimed job counts as stalled.
 STALL_SECONDS = 15.0
-# Stage samples kept in the table (the model reads the newest WINDOW per stage).
-SAMPLES_KEPT = 5000
 # Rows of stalled workers are removed after this long without a heartbeat.
 WORKER_FORGET_SECONDS = 4 * WORKER_LIVE_SECONDS
 
@@ -83,24 +81,25 @@ def _upsert(
     )
 
 
-def _next_queries(now: float) -> list[Any]:
+def _next_queries(now: float, pipeline: str | None) -> list[Any]:
+    mine = jobs_t.c.pipeline.is_(None) if pipeline is None else jobs_t.c.pipeline == pipeline
     due = (
         select(jobs_t)
-        .where(jobs_t.c.status == Status.RETRYING.value, jobs_t.c.retry_at <= now)
+        .where(jobs_t.c.status == Status.RETRYING.value, jobs_t.c.retry_at <= now, mine)
         .order_by(jobs_t.c.retry_at, jobs_t.c.job_id)
         .limit(1)
     )
     queued = (
         select(jobs_t)
-        .where(jobs_t.c.status == Status.QUEUED.value)
+        .where(jobs_t.c.status == Status.QUEUED.value, mine)
         .order_by(jobs_t.c.submitted_at, jobs_t.c.job_id)
         .limit(1)
     )
     return [due, queued]
 
 
-def _next(conn: Connection, now: float, *, lock: bool) -> Job | None:
-    for q in _next_queries(now):
+def _next(conn: Connection, now: float, pipeline: str | None, *, lock: bool) -> Job | None:
+    for q in _next_queries(now, pipeline):
         if lock and conn.dialect.name == "postgresql":
             q = q.with_for_update(skip_locked=True)
         row = conn.execute(q).first()
@@ -165,18 +164,27 @@ class Claims:
 
     # ---- claiming -------------------------------------------------------------------------
 
-    async def claim(self, worker_id: str, start: StartMessage) -> tuple[Job, Stored] | None:
-        """Take the next job (a due retry first, else the head of the queue) and store its
-        first progress_update, built by `start(job, now)`; None when there is nothing to do."""
+    async def claim(
+        self,
+        worker_id: str,
+        start: StartMessage,
+        *,
+        pipeline: str | None = None,
+        speed: float = 1.0,
+    ) -> tuple[Job, Stored] | None:
+        """Take the next job of `pipeline` (a due retry first, else the head of the queue) and
+        store its first progress_update, built by `start(job, now)`; None when there is
+        nothing to do. Jobs of another pipeline are never taken: the demo worker
+        (`pipeline="demo"`) never touches a real pipeline's job."""
         # A cheap read first: an idle worker polling must not take SQLite's write lock.
         now = self.clock()
-        if await self.ledger.hops.read(lambda conn: _next(conn, now, lock=False)) is None:
+        if await self.ledger.hops.read(lambda c: _next(c, now, pipeline, lock=False)) is None:
             return None
 
         def tx(conn: Connection) -> tuple[Job, Stored] | None:
             now = self.clock()
             queue_lock(conn, exclusive=False)
-            job = _next(conn, now, lock=True)
+            job = _next(conn, now, pipeline, lock=True)
             if job is None:
                 return None
             claimed: list[Job] = []
@@ -184,10 +192,11 @@ class Claims:
             def take(j: Job, at: float) -> None:
                 j.worker_id = worker_id
                 j.heartbeat_at = at
+                j.speed = speed
                 claimed.append(j)
 
             write = Write(job.user_id, validated(start(job, now)), touch=take)
-            stored = commit_one(conn, write, now, self.ledger.history_size)
+            stored = self.ledger.commit_one(conn, write, now)
             return claimed[0], stored
 
         return await self.ledger.hops.write(tx)
@@ -273,9 +282,7 @@ class Claims:
             ]
             out = []
             if writes:
-                for r, o in zip(
-                    rows, commit(conn, writes, now, self.ledger.history_size), strict=True
-                ):
+                for r, o in zip(rows, self.ledger.commit(conn, writes, now), strict=True):
                     if isinstance(o, Stored):
                         out.append(o)
                         log.warning("job %s: worker %s lost", r.job_id, r.worker_id)
@@ -286,27 +293,3 @@ class Claims:
 
         rows = await self.ledger.hops.read(read)
         return await self.ledger.hops.write(tx, rows)
-
-    # ---- stage samples --------------------------------------------------------------------
-
-    async def record_samples(self, samples: Sequence[tuple[str, float]]) -> None:
-        """Store measured stage lengths (already normalised to speed 1)."""
-        if not samples:
-            return
-        now = self.clock()
-
-        def tx(conn: Connection) -> None:
-            conn.execute(
-                insert(stage_samples),
-                [{"stage": s, "seconds": sec, "recorded_at": now} for s, sec in samples],
-            )
-
-        await self.ledger.hops.write(tx)
-
-    async def trim_samples(self, keep: int = SAMPLES_KEPT) -> None:
-        def tx(conn: Connection) -> None:
-            top = conn.execute(select(func.max(stage_samples.c.id))).scalar()
-            if top is not None and top > keep:
-                conn.execute(delete(stage_samples).where(stage_samples.c.id <= top - keep))
-
-        await self.ledger.hops.write(tx)

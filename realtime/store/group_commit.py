@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ..domain.errors import DomainError
 from .checkpoint import WalCheckpointer
 from .engine import is_sqlite_file, sync_twin
+from .estimates import Estimates
 from .stream import Stored
 from .writes import Outcome, Write, commit
 
@@ -48,10 +49,12 @@ class GroupCommit:
         *,
         history_size: int,
         clock: Callable[[], float],
+        estimates: Estimates | None = None,
     ) -> None:
         self.engine = engine
         self.history_size = history_size
         self.clock = clock
+        self.estimates = estimates
         self.pending: list[_Request] = []
         # SQLite: aiosqlite pays a thread hop per statement; a batch is ~7 statements. The
         # committer keeps its own plain connection in its own thread: one hop per batch.
@@ -147,4 +150,4 @@ class GroupCommit:
     def _write(self, conn: Connection, work: list[Write], now: float) -> list[Outcome]:
         """The whole batch in one transaction; runs under the async connection (run_sync) or,
         for SQLite, on a plain connection in this committer's own thread."""
-        return commit(conn, work, now, self.history_size)
+        return commit(conn, work, now, self.history_size, self.estimates)

@@ -10,26 +10,27 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, bindparam, func, or_, select
+from sqlalchemy import Connection, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..domain import messages as msg
 from ..domain.compaction import compact
-from ..domain.errors import NotFound
+from ..domain.errors import Conflict, DomainError, NotFound
 from ..domain.job import ACTIVE, Job, Status
 from ..domain.messages import Replay
 from . import stream
+from .estimates import Estimates
 from .group_commit import GroupCommit
 from .hops import Hops
 from .queue import QueueView
 from .rows import job_from_row
 from .stream import Position, Stored
 from .tables import jobs as jobs_t
-from .tables import messages, streams
-from .writes import Write, commit_one
+from .tables import messages, stage_samples, streams
+from .writes import Outcome, Write, commit
 
 Clock = Callable[[], float]
 T = TypeVar("T")
@@ -47,6 +48,20 @@ _VISIBLE = (
     )
     .order_by(jobs_t.c.submitted_at, jobs_t.c.job_id)
 )
+# Stage samples kept in the table (the model reads the newest few hundred).
+SAMPLES_KEPT = 5000
+
+
+def _unchanged_since(updated_seq: int) -> Callable[[Job], None]:
+    """A guard: the job got no message since it was read."""
+
+    def guard(job: Job) -> None:
+        if job.updated_seq != updated_seq:
+            raise Conflict(f"job {job.job_id} moved on")
+
+    return guard
+
+
 _OWNER = select(jobs_t.c.user_id).where(jobs_t.c.job_id == bindparam("job_id"))
 _JOB = select(jobs_t).where(jobs_t.c.job_id == bindparam("job_id"))
 
@@ -66,7 +81,10 @@ class Ledger:
         self.clock = clock
         self.queue = QueueView(clock)
         self.hops = Hops(engine)
-        self.committer = GroupCommit(engine, history_size=history_size, clock=clock)
+        self.estimates = Estimates()
+        self.committer = GroupCommit(
+            engine, history_size=history_size, clock=clock, estimates=self.estimates
+        )
 
     async def close(self) -> None:
         """Release the committer's thread and every database connection."""
@@ -75,6 +93,18 @@ class Ledger:
         await self.engine.dispose()
 
     # ---- publishing --------------------------------------------------------------------------
+
+    def commit(self, conn: Connection, writes: Sequence[Write], now: float) -> list[Outcome]:
+        """The one write path (writes.commit) in the caller's transaction, with this store's
+        retention and estimates."""
+        return commit(conn, writes, now, self.history_size, self.estimates)
+
+    def commit_one(self, conn: Connection, write: Write, now: float) -> Stored:
+        """`commit` of one write; raises its DomainError."""
+        [outcome] = self.commit(conn, [write], now)
+        if isinstance(outcome, DomainError):
+            raise outcome
+        return outcome
 
     async def owner(self, job_id: str) -> str:
         """The user a job belongs to; NotFound when there is no such job."""
@@ -101,15 +131,26 @@ class Ledger:
         return await self.committer.submit(Write(user_id, message, create=create))
 
     async def submit(
-        self, user_id: str, video_url: str, title: str | None = None
+        self,
+        user_id: str,
+        video_url: str,
+        title: str | None = None,
+        *,
+        pipeline: str | None = None,
     ) -> tuple[Job, Stored]:
-        """Queue a new job and store its first queue_update."""
+        """Queue a new job and store its first queue_update. `pipeline` names who may claim
+        it (domain.job.DEMO: the demo worker; None: the team's own pipeline)."""
         job_id = uuid.uuid4().hex
 
         def tx(conn: Connection) -> tuple[Job, Stored]:
             now = self.clock()
             job = Job(
-                job_id=job_id, user_id=user_id, video_url=video_url, title=title, submitted_at=now
+                job_id=job_id,
+                user_id=user_id,
+                video_url=video_url,
+                title=title,
+                submitted_at=now,
+                pipeline=pipeline,
             )
             # A write first: on SQLite the transaction holds the write lock before the queue
             # is read, so the position it computes is still true when it commits.
@@ -117,13 +158,63 @@ class Ledger:
             ahead, length = self.queue.ahead_and_length(conn, job)
             wait = self.queue.estimate_wait(conn, ahead)
             update = msg.queue_update(job_id, ahead + 1, length + 1, wait, now)
-            return job, commit_one(conn, Write(user_id, update, new=job), now, self.history_size)
+            return job, self.commit_one(conn, Write(user_id, update, new=job), now)
 
         return await self.hops.write(tx)
 
     async def cancel(self, user_id: str | None, job_id: str) -> Stored:
         """End a queued, retrying or running job with processing_error `cancelled`."""
         return await self.publish(user_id, msg.cancelled(job_id))
+
+    async def heartbeat(self, job_id: str) -> bool:
+        """Keep a processing or retrying job from counting as stalled, without a message;
+        False when there is no such active job."""
+
+        def tx(conn: Connection) -> bool:
+            result = conn.execute(
+                update(jobs_t)
+                .where(
+                    jobs_t.c.job_id == job_id,
+                    jobs_t.c.status.in_([Status.PROCESSING.value, Status.RETRYING.value]),
+                )
+                .values(heartbeat_at=self.clock())
+            )
+            return bool(result.rowcount)
+
+        return await self.hops.write(tx)
+
+    async def end_stalled(self, silent_for: float, limit: int = 100) -> list[Stored]:
+        """End every processing or retrying job that got no message, heartbeat or due retry
+        for `silent_for` seconds with processing_error `stalled` (no retry): a job whose
+        reporter died never stays "processing" forever."""
+
+        def tx(conn: Connection) -> list[Stored]:
+            now = self.clock()
+            cutoff = now - silent_for
+            silent = (
+                jobs_t.c.status.in_([Status.PROCESSING.value, Status.RETRYING.value]),
+                func.coalesce(jobs_t.c.updated_at, jobs_t.c.submitted_at) < cutoff,
+                or_(jobs_t.c.heartbeat_at.is_(None), jobs_t.c.heartbeat_at < cutoff),
+                or_(jobs_t.c.retry_at.is_(None), jobs_t.c.retry_at < cutoff),
+            )
+            rows = conn.execute(
+                select(jobs_t.c.job_id, jobs_t.c.user_id, jobs_t.c.updated_seq)
+                .where(*silent)
+                .limit(limit)
+            ).all()
+            minutes = round(silent_for / 60)
+            text = f"No progress was reported for {minutes} minutes; the job was stopped"
+            writes = [
+                Write(
+                    r.user_id,
+                    msg.processing_error(r.job_id, text, code="stalled", will_retry=False),
+                    guard=_unchanged_since(int(r.updated_seq)),
+                )
+                for r in rows
+            ]
+            return [o for o in self.commit(conn, writes, now) if isinstance(o, Stored)]
+
+        return await self.hops.write(tx)
 
     # ---- reading -----------------------------------------------------------------------------
 
@@ -250,7 +341,16 @@ class Ledger:
         return await self.hops.read(self.queue.status_for, user_id)
 
     async def trim_expired(self) -> int:
-        return await self.hops.write(stream.trim_expired, self.clock() - self.history_ttl)
+        """Retention: messages past the history TTL, and stage samples beyond what the
+        estimates read."""
+
+        def tx(conn: Connection) -> int:
+            top = conn.execute(select(func.max(stage_samples.c.id))).scalar()
+            if top is not None and top > SAMPLES_KEPT:
+                conn.execute(delete(stage_samples).where(stage_samples.c.id <= top - SAMPLES_KEPT))
+            return stream.trim_expired(conn, self.clock() - self.history_ttl)
+
+        return await self.hops.write(tx)
 
     async def count_messages(self, user_id: str) -> int:
         async with self.engine.connect() as conn:

@@ -1,9 +1,11 @@
 """Read-side view of the one global FIFO queue: positions, length, and wait estimates.
 
 Order: `submitted_at`, then `job_id`, over jobs with status `queued` (index ix_jobs_queue).
-Estimates follow the contract: the jobs ahead are placed in order on the live slots (the
-summed concurrency of workers that heart-beat recently), each running job holding its slot
-until its estimatedCompletion; both are None when no worker is live.
+Estimates follow the contract: the jobs ahead are placed in order on the live slots, each
+running job holding its slot until its estimatedCompletion. The slots are the summed
+concurrency of the workers (and pipelines that declared slots) that heart-beat recently;
+without any, the most jobs seen running at once over the last hour (a pipeline that only
+publishes gets estimates as soon as one job has finished). Both are None when neither tells.
 """
 
 from __future__ import annotations
@@ -24,20 +26,25 @@ from .tables import stage_samples, workers
 WORKER_LIVE_SECONDS = 15.0
 # Keep IN lists well below every backend's parameter limit.
 _CHUNK = 500
+# Observed capacity: the most jobs running at once among the last OBSERVED_JOBS jobs that ran
+# within OBSERVED_SECONDS.
+OBSERVED_SECONDS = 3600.0
+OBSERVED_JOBS = 1000
 
 
 def load_model(conn: Connection) -> eta.Model:
     """The estimator's model from the most recent stage samples."""
     rows = (
         conn.execute(
-            select(stage_samples.c.stage, stage_samples.c.seconds)
+            select(stage_samples.c.stage, stage_samples.c.seconds, stage_samples.c.video_seconds)
             .order_by(stage_samples.c.id.desc())
             .limit(eta.WINDOW * len(eta.NOMINAL))
         )
     ).all()
-    samples: dict[str, list[float]] = {}
+    samples: dict[str, list[eta.Sample]] = {}
     for r in reversed(rows):
-        samples.setdefault(r.stage, []).append(float(r.seconds))
+        video = float(r.video_seconds) if r.video_seconds is not None else None
+        samples.setdefault(r.stage, []).append((float(r.seconds), video))
     return eta.build_model(samples)
 
 
@@ -127,8 +134,36 @@ class QueueView:
         return out
 
     def capacity(self, conn: Connection) -> eta.Capacity | None:
-        """Live worker slots and their slot-weighted mean speed, or None when no worker is
-        live."""
+        """Declared slots (live workers) and their slot-weighted mean speed; else the observed
+        concurrency at speed 1; None when neither is known."""
+        return self.declared_capacity(conn) or self.observed_capacity(conn)
+
+    def observed_capacity(self, conn: Connection) -> eta.Capacity | None:
+        """The most jobs that ran at once recently (finished ones and those running now)."""
+        now = self.clock()
+        rows = conn.execute(
+            select(jobs_t.c.started_at, jobs_t.c.finished_at, jobs_t.c.status)
+            .where(
+                jobs_t.c.started_at.is_not(None),
+                or_(
+                    jobs_t.c.status == Status.PROCESSING.value,
+                    and_(
+                        jobs_t.c.status == Status.COMPLETED.value,
+                        jobs_t.c.finished_at >= now - OBSERVED_SECONDS,
+                    ),
+                ),
+            )
+            .order_by(jobs_t.c.started_at.desc())
+            .limit(OBSERVED_JOBS)
+        ).all()
+        spans = [
+            (float(r.started_at), now if r.status == Status.PROCESSING else float(r.finished_at))
+            for r in rows
+        ]
+        most = eta.most_at_once(spans)
+        return eta.Capacity(slots=most, speed=1.0) if most > 0 else None
+
+    def declared_capacity(self, conn: Connection) -> eta.Capacity | None:
         cutoff = self.clock() - WORKER_LIVE_SECONDS
         row = conn.execute(
             select(
@@ -141,12 +176,10 @@ class QueueView:
             return None
         return eta.Capacity(slots=slots, speed=float(row[1] or slots) / slots)
 
-    def running_remaining(
-        self, conn: Connection, model: eta.Model, speed: float | None = None
-    ) -> list[float]:
-        """Expected seconds left for every job holding a live worker's slot now: until its
-        estimatedCompletion, or from the model when it has none or has overrun it. `speed`
-        overrides the job's worker's speed."""
+    def running_remaining(self, conn: Connection, model: eta.Model) -> list[float]:
+        """Expected seconds left for every job holding a slot now (a live worker's, or a
+        pipeline's that claims nothing): until its estimatedCompletion, or from the model when
+        it has none or has overrun it."""
         now = self.clock()
         cutoff = now - WORKER_LIVE_SECONDS
         rows = (
@@ -155,12 +188,13 @@ class QueueView:
                     jobs_t.c.stage,
                     jobs_t.c.stage_started_at,
                     jobs_t.c.estimated_completion,
-                    workers.c.speed,
+                    jobs_t.c.speed,
+                    jobs_t.c.video_duration,
                 )
-                .join(workers, workers.c.worker_id == jobs_t.c.worker_id)
+                .outerjoin(workers, workers.c.worker_id == jobs_t.c.worker_id)
                 .where(
                     jobs_t.c.status == Status.PROCESSING.value,
-                    workers.c.heartbeat_at >= cutoff,
+                    or_(jobs_t.c.worker_id.is_(None), workers.c.heartbeat_at >= cutoff),
                 )
             )
         ).all()
@@ -170,7 +204,12 @@ class QueueView:
                 out.append(float(r.estimated_completion) - now)
                 continue
             elapsed = now - (r.stage_started_at if r.stage_started_at is not None else now)
-            out.append(eta.remaining_seconds(model, r.stage, elapsed, speed or float(r.speed)))
+            speed = float(r.speed) if r.speed else 1.0
+            out.append(
+                eta.remaining_seconds(
+                    model, r.stage, elapsed, speed, video_seconds=r.video_duration
+                )
+            )
         return out
 
     def outlook(self, conn: Connection) -> Outlook:

@@ -35,6 +35,11 @@ def job_from_row(row: Row[Any]) -> Job:
         result=codec.loads(m["result"]) if m["result"] else None,
         last_message=codec.loads(m["last_message"]) if m["last_message"] else None,
         updated_seq=m["updated_seq"],
+        updated_at=m["updated_at"],
+        video_duration=m["video_duration"],
+        speed=m["speed"] if m["speed"] is not None else 1.0,
+        stage_progress=m["stage_progress"],
+        pipeline=m["pipeline"],
     )
 
 
@@ -62,4 +67,9 @@ def job_values(job: Job) -> dict[str, Any]:
         "result": codec.dumps(job.result) if job.result is not None else None,
         "last_message": codec.dumps(job.last_message) if job.last_message is not None else None,
         "updated_seq": job.updated_seq,
+        "updated_at": job.updated_at,
+        "video_duration": job.video_duration,
+        "speed": job.speed,
+        "stage_progress": job.stage_progress,
+        "pipeline": job.pipeline,
     }

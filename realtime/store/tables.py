@@ -65,11 +65,18 @@ jobs = Table(
     Column("result", Text, nullable=True),
     Column("last_message", Text, nullable=True),
     Column("updated_seq", BigInteger, nullable=False),
+    Column("updated_at", Float, nullable=True),
+    Column("video_duration", Float, nullable=True),
+    Column("speed", Float, nullable=False, server_default="1"),
+    Column("stage_progress", Integer, nullable=True),
+    Column("pipeline", String(32), nullable=True),
     Index("ix_jobs_user", "user_id", "status"),
     Index("ix_jobs_queue", "status", "submitted_at", "job_id"),
+    Index("ix_jobs_active", "status", "updated_at"),
 )
 
-# Live demo/real workers: their slots and speed feed the queue estimates.
+# Live demo workers and pipelines that declared their slots: their slots and speed feed the
+# queue estimates (without any, capacity is what was observed: store/queue.py).
 workers = Table(
     "workers",
     metadata,
@@ -80,7 +87,8 @@ workers = Table(
     Column("heartbeat_at", Float, nullable=False),
 )
 
-# Measured stage durations, normalised to speed 1, for the estimator.
+# Measured stage durations, normalised to speed 1, for the estimator: learned from the stage
+# transitions of every job the store writes (store/writes.py), whoever publishes them.
 stage_samples = Table(
     "stage_samples",
     metadata,
@@ -88,5 +96,6 @@ stage_samples = Table(
     Column("stage", String(32), nullable=False),
     Column("seconds", Float, nullable=False),
     Column("recorded_at", Float, nullable=False),
+    Column("video_seconds", Float, nullable=True),
     Index("ix_stage_samples_stage", "stage", "id"),
 )

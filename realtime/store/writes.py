@@ -12,6 +12,9 @@ write live in one place:
 - each message is checked on its own (`guard`, then the pure `jobs.apply`): one that is
   refused fails only itself, and seqs are handed out only to the messages that passed, in
   order per user, so committed seqs stay gap-free;
+- every stage a message ends (a move to a later stage, a completion) becomes a sample of that
+  stage's length in `stage_samples`, whoever published it, and a progress_update without an
+  estimatedCompletion gets one from the model those samples give (`Estimates`);
 - a constant number of statements per call, however many messages it carries.
 """
 
@@ -25,16 +28,19 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, insert, select, update
 
 from ..domain.errors import Conflict, DomainError, NotFound
-from ..domain.job import Job, apply
+from ..domain.job import Job, apply, stage_sample
 from . import stream
 from .engine import in_list, plan_per_execution
+from .estimates import Estimates
 from .rows import job_from_row, job_values
 from .stream import Stored
 from .tables import jobs as jobs_t
+from .tables import stage_samples
 
 # Built once: constructing a statement costs about as much as running it.
 _INSERT_JOBS = insert(jobs_t)
 _UPDATE_JOBS = update(jobs_t).where(jobs_t.c.job_id == bindparam("b_job_id"))
+_INSERT_SAMPLES = insert(stage_samples)
 
 
 @functools.cache
@@ -67,9 +73,16 @@ Outcome = Stored | DomainError
 
 
 def commit(
-    conn: Connection, writes: Sequence[Write], now: float, history_size: int
+    conn: Connection,
+    writes: Sequence[Write],
+    now: float,
+    history_size: int,
+    estimates: Estimates | None = None,
 ) -> list[Outcome]:
-    """Apply and store `writes` in the caller's (open) transaction; one outcome each, in order."""
+    """Apply and store `writes` in the caller's (open) transaction; one outcome each, in order.
+    Without `estimates`, nothing is estimated or learned (tests of the bare path)."""
+    if not writes:
+        return []
     outcomes: list[Outcome | None] = [None] * len(writes)
     # First statement a write: on SQLite the transaction now holds the write lock.
     stream.ensure(conn, sorted({w.user_id for w in writes}), now)
@@ -80,6 +93,8 @@ def commit(
     lasts = stream.lock_streams(conn, (w.user_id for w in writes))
     plan_per_execution(conn, False)
     existed = set(jobs)
+    model = estimates.model(conn) if estimates is not None else None
+    samples: list[dict[str, Any]] = []
     accepted: list[tuple[int, str, dict[str, Any]]] = []
     for i, w in enumerate(writes):
         job_id = w.message["jobId"]
@@ -97,15 +112,22 @@ def commit(
         elif job.user_id != w.user_id:
             outcomes[i] = Conflict(f"job {job_id} belongs to another user")
             continue
+        before = job
         try:
             if w.guard is not None:
                 w.guard(job)
-            job, payload = apply(job, w.message, now)
+            job, payload = apply(job, w.message, now, model)
         except DomainError as exc:
             outcomes[i] = exc
             continue
         if w.touch is not None:
             w.touch(job, now)
+        sample = stage_sample(before, job, now) if model is not None else None
+        if sample is not None:
+            stage, seconds, video = sample
+            samples.append(
+                {"stage": stage, "seconds": seconds, "recorded_at": now, "video_seconds": video}
+            )
         jobs[job_id] = job
         accepted.append((i, w.user_id, payload))
     by_user: dict[str, list[dict[str, Any]]] = {}
@@ -132,13 +154,9 @@ def commit(
             updates.append(row)
     if updates:
         conn.execute(_UPDATE_JOBS, updates)
+    if samples:
+        conn.execute(_INSERT_SAMPLES, samples)
+        assert estimates is not None
+        estimates.stale()
     assert all(o is not None for o in outcomes)
     return outcomes  # type: ignore[return-value]
-
-
-def commit_one(conn: Connection, write: Write, now: float, history_size: int) -> Stored:
-    """`commit` of a single write; raises its DomainError."""
-    [outcome] = commit(conn, [write], now, history_size)
-    if isinstance(outcome, DomainError):
-        raise outcome
-    return outcome

@@ -142,9 +142,18 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     retention = supervise(
         "retention", app[LEDGER].trim_expired, every=RETENTION_INTERVAL, run_first=True, logger=log
     )
+    stall = app[SETTINGS].stall_seconds
+
+    async def end_stalled() -> None:
+        await app[OUTBOX].send(await app[LEDGER].end_stalled(stall))
+
+    stalls = supervise(
+        "stalled jobs", end_stalled, every=min(60.0, max(1.0, stall / 10)), logger=log
+    )
     tasks = [
         asyncio.create_task(app[FOLLOWER].run(), name="follower"),
         asyncio.create_task(retention, name="retention"),
+        asyncio.create_task(stalls, name="stalled-jobs"),
         asyncio.create_task(app[GATEWAY].close_idle_handshakes(), name="handshakes"),
         # Queue positions move on submit and cancel too, not only when a worker claims.
         asyncio.create_task(app[NOTIFIER].run(), name="queue-notifier"),

@@ -4,8 +4,11 @@ A worker registers itself (slots, speed, heartbeat) in the `workers` table, clai
 time, and walks each through the seven work stages with simulated work: each stage lasts its
 nominal length (eta.NOMINAL, 60 s in all) varied by at most +-30 %, divided by `speed`.
 Progress moves in steps of a few percent across the whole job, each `progress_update`
-carrying the model's estimatedCompletion. Every finished stage's measured length (times the
-speed) goes to `stage_samples`, which is what the estimates learn from.
+carrying the model's estimatedCompletion. The store learns each stage's length from these
+transitions, as it does from any pipeline's (store/writes.py).
+
+It claims only jobs of the demo pipeline (submitted on a `serve --demo` node): a real
+pipeline's jobs on the same database are never touched.
 
 A `videoUrl` query `fail=STAGE` fails at that stage on the first attempt only;
 `fail=STAGE:always` on every attempt (the job ends `failed` after maxAttempts). A retry
@@ -36,7 +39,15 @@ from ..broadcast.outbox import Outbox
 from ..config import Settings
 from ..domain import eta
 from ..domain import messages as msg
-from ..domain.job import MAX_ATTEMPTS, STAGE_MESSAGES, WORK_STAGES, Job, Status, retry_delay
+from ..domain.job import (
+    DEMO,
+    MAX_ATTEMPTS,
+    STAGE_MESSAGES,
+    WORK_STAGES,
+    Job,
+    Status,
+    retry_delay,
+)
 from ..domain.schemas import youtube_video_id
 from ..domain.times import iso
 from ..loops import supervise, wait_event
@@ -156,7 +167,9 @@ class DemoWorker:
             self._slot_freed.clear()
             try:
                 while len(self.running) < self.concurrency and not stop.is_set():
-                    claimed = await self.claims.claim(self.worker_id, self._start_message)
+                    claimed = await self.claims.claim(
+                        self.worker_id, self._start_message, pipeline=DEMO, speed=self.speed
+                    )
                     if claimed is None:
                         break
                     job, stored = claimed
@@ -233,8 +246,6 @@ class DemoWorker:
             await self.outbox.send(swept)
             self.notifier.wake.set()
         await self._reload_model()
-        if self.rng.random() < 0.05:
-            await self.claims.trim_samples()
 
     async def _watch(self) -> None:
         """Let go, within a watch interval, of jobs cancelled or taken away meanwhile."""
@@ -269,9 +280,8 @@ class DemoWorker:
 
     async def _work(self, run: _Running) -> None:
         job = run.job
-        samples: list[tuple[str, float]] = []
         try:
-            await self._walk(run, samples)
+            await self._walk(run)
         except Lost:
             log.info(
                 "worker %s: job %s let go (cancelled or taken over)", self.worker_id, job.job_id
@@ -280,12 +290,8 @@ class DemoWorker:
             raise
         except Exception:
             log.exception("worker %s: job %s failed unexpectedly", self.worker_id, job.job_id)
-        finally:
-            if samples:
-                with contextlib.suppress(Exception):
-                    await self.claims.record_samples(samples)
 
-    async def _walk(self, run: _Running, samples: list[tuple[str, float]]) -> None:
+    async def _walk(self, run: _Running) -> None:
         job = run.job
         failure = failure_of(job.video_url)
         video_id = youtube_video_id(job.video_url or "")
@@ -319,7 +325,6 @@ class DemoWorker:
                 if progress > last_sent and now - last_time >= MIN_STEP_SECONDS:
                     await self._progress(run, stage, progress, now - started, title)
                     last_sent, last_time = progress, now
-            samples.append((stage, (time.monotonic() - started) * self.speed))
         result = {
             "mindmapId": f"mm_{uuid.uuid4().hex[:16]}",
             "videoId": video_id,

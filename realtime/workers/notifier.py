@@ -38,7 +38,7 @@ from ..store.claims import queue_lock
 from ..store.ledger import Ledger
 from ..store.stream import Stored
 from ..store.tables import jobs as jobs_t
-from ..store.writes import Write, commit
+from ..store.writes import Write
 
 # Jobs per write transaction: small enough that a claim waits only milliseconds for it.
 CHUNK = 500
@@ -201,7 +201,7 @@ class QueueNotifier:
             wait = round(max(d.start - now, 0.0), 3) if d.start is not None else None
             update = msg.queue_update(d.job_id, d.position, length, wait, now)
             writes.append(Write(d.user_id, update, guard=_unchanged(d.updated_seq)))
-        outcomes = commit(conn, writes, now, self.ledger.history_size)
+        outcomes = self.ledger.commit(conn, writes, now)
         out = [(d, o) for d, o in zip(batch, outcomes, strict=True) if isinstance(o, Stored)]
         # In the order they were stored (user by user), which is the order they are sent in.
         return sorted(out, key=lambda pair: (pair[1].user_id, pair[1].seq))

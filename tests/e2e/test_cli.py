@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from typing import Any
@@ -72,7 +73,7 @@ async def test_publish_exit_codes(tmp_path: Any) -> None:
         "10",
         env=env,
     )
-    assert ok[0] == 0 and ok[1].strip() == "1", ok
+    assert ok[0] == 0 and ok[1].strip() == "stored seq 1 for job j1", ok
     for bad in (
         ["--stage", "nope", "--progress", "10"],
         ["--stage", "url_validation", "--progress", "101"],
@@ -95,10 +96,53 @@ async def test_publish_with_database_down_exits_1() -> None:
     assert code == 1 and "database unavailable" in err and len(err.strip().splitlines()) == 1
 
 
-async def test_migrate_is_idempotent(tmp_path: Any) -> None:
+async def test_migrate_says_what_it_did_and_is_idempotent(tmp_path: Any) -> None:
     env = {"REALTIME_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/m.db"}
-    assert (await run("migrate", env=env))[0] == 0
-    assert (await run("migrate", env=env))[0] == 0
+    code, out, _ = await run("migrate", env=env)
+    assert code == 0 and out.strip().startswith("database schema created (revision ")
+    code, out, _ = await run("migrate", env=env)
+    assert code == 0 and out.strip().startswith("database schema is up to date (revision ")
+
+
+async def test_submit_complete_fail_and_cancel_verbs(tmp_path: Any) -> None:
+    env = {"REALTIME_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/cli.db"}
+    url = "https://youtu.be/dQw4w9WgXcQ"
+    code, out, err = await run("submit", "--user", "u1", "--url", url, "--title", "T", env=env)
+    assert code == 0, err
+    first = out.strip()
+    assert len(first) == 32
+    code, out, err = await run("submit", "--user", "u1", "--url", url, "--json", env=env)
+    second = json.loads(out)["jobId"]
+    code, out, err = await run(
+        "fail",
+        "--job",
+        first,
+        "--error",
+        "boom",
+        "--code",
+        "x_failed",
+        "--will-retry",
+        "--retry-in",
+        "30",
+        "--json",
+        env=env,
+    )
+    assert code == 0 and json.loads(out) == {"jobId": first, "seq": 3}, err
+    code, out, err = await run("complete", "--job", first, "--result", '{"url": "/r"}', env=env)
+    assert code == 0 and out.strip() == f"stored seq 4 for job {first}", err
+    code, out, err = await run("cancel", "--job", second, env=env)
+    assert code == 0 and out.strip() == f"stored seq 5 for job {second}", err
+    # Bad input: one line, exit 2; a finished job refuses with 2 as well.
+    for argv in (
+        ["submit", "--user", "u1", "--url", "https://example.com/x"],
+        ["complete", "--job", first, "--result", "[1]"],
+        ["complete", "--job", first],
+        ["fail", "--job", "nope", "--error", "e", "--code", "c"],
+        ["fail", "--job", first, "--error", "e", "--code", "c", "--retry-in", "5"],
+        ["cancel", "--job", second],
+    ):
+        code, _, err = await run(*argv, env=env)
+        assert code == 2 and len(err.strip().splitlines()) == 1, (argv, err)
 
 
 async def test_cli_publish_reaches_a_live_client_without_redis(server: Any, connect: Any) -> None:

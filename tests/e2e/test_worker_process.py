@@ -10,7 +10,7 @@ import sys
 from sqlalchemy import func, select
 
 from realtime.config import Settings
-from realtime.domain.job import Status
+from realtime.domain.job import DEMO, Status
 from realtime.store.engine import create_engine
 from realtime.store.ledger import Ledger
 from realtime.store.migrate import migrate
@@ -34,7 +34,7 @@ async def test_worker_command_exits_cleanly_on_sigterm(sqlite_settings: Settings
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        job, _ = await ledger.submit("ann", VIDEO)
+        job, _ = await ledger.submit("ann", VIDEO, pipeline=DEMO)
         await until(lambda: job_running(ledger, job.job_id), 15, "the worker to start the job")
         proc.send_signal(signal.SIGTERM)
         _, stderr = await asyncio.wait_for(proc.communicate(), 10)

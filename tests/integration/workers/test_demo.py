@@ -13,8 +13,9 @@ from typing import Any
 from aiohttp import ClientSession
 from sqlalchemy import func, select
 
+from realtime.broadcast.base import NoBroadcast
 from realtime.config import Settings
-from realtime.domain.job import MAX_ATTEMPTS, STAGE_MESSAGES, WORK_STAGES, Job, Status
+from realtime.domain.job import DEMO, MAX_ATTEMPTS, STAGE_MESSAGES, WORK_STAGES, Job, Status
 from realtime.domain.schemas import OUT_SCHEMAS
 from realtime.domain.times import parse_iso
 from realtime.store.claims import Claims, Lost
@@ -22,8 +23,10 @@ from realtime.store.engine import create_engine
 from realtime.store.ledger import Ledger
 from realtime.store.migrate import migrate
 from realtime.store.tables import messages, stage_samples, workers
+from realtime.tracker import Tracker
+from realtime.web.keys import BROADCAST
 from realtime.workers.demo import run_worker
-from tests.support import Client, Server, claim, until
+from tests.support import Client, Server, claim, make_settings, until
 
 VIDEO = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
 
@@ -249,9 +252,9 @@ async def test_a_stalled_worker_is_detected_and_its_job_retried(settings: Settin
     await migrate(engine)
     ledger = Ledger(engine, history_size=1000, history_ttl=86400)
     try:
-        job, _ = await ledger.submit("ann", VIDEO)
+        job, _ = await ledger.submit("ann", VIDEO, pipeline=DEMO)
         ghost = Claims(ledger)
-        held = await claim(ghost, "ghost", first_stage)
+        held = await claim(ghost, "ghost", first_stage, pipeline=DEMO)
         assert held is not None  # ...and the ghost never heart-beats again
         async with worker(settings, speed=100, stall_after=0.5, heartbeat_interval=0.2):
             await until(lambda: finished(ledger, job.job_id), 10, "the job to be retried")
@@ -297,9 +300,11 @@ async def test_estimates_are_within_2x_once_jobs_have_finished(settings: Setting
     speed = 60.0  # a job takes about a second
     try:
         async with worker(settings, concurrency=1, speed=speed, notify_interval=0.2):
-            history = [(await ledger.submit("ann", VIDEO))[0].job_id for _ in range(2)]
+            history = [
+                (await ledger.submit("ann", VIDEO, pipeline=DEMO))[0].job_id for _ in range(2)
+            ]
             await until(partial(all_done, ledger, history), 15, "the history jobs")
-            subs = [await ledger.submit("ben", VIDEO) for _ in range(3)]
+            subs = [await ledger.submit("ben", VIDEO, pipeline=DEMO) for _ in range(3)]
             measured = [job.job_id for job, _ in subs]
             await until(partial(all_done, ledger, measured), 15, "the measured jobs")
         async with engine.connect() as conn:
@@ -358,3 +363,37 @@ async def _nonempty(rows: Callable[[], Any]) -> bool:
 
 async def _later(rows: Callable[[], Any], first: float) -> bool:
     return bool((await rows())[0].heartbeat_at > first)
+
+
+async def test_the_demo_worker_never_takes_a_real_pipelines_job(
+    start_server: Any, settings: Settings, http: ClientSession
+) -> None:
+    server = await start_server(settings)
+    tracker = Tracker(server.ledger, NoBroadcast())
+    real = await tracker.submit("ann", VIDEO)  # the team's own pipeline will run this one
+    await tracker.update_progress(real, "url_validation", 1)
+    await tracker.fail(real, "busy", code="busy", will_retry=True, retry_in=0)  # a due retry
+    queued = await tracker.submit("ann", VIDEO)
+    demo = await submit(http, server, "ann")  # from the demo page
+    async with worker(settings, concurrency=2, speed=100):
+        await until(lambda: all_finished(server, [demo]), 20, "the demo job to finish")
+        await asyncio.sleep(0.5)  # several claim polls later
+    assert (await job_of(server, real)).status == Status.RETRYING
+    assert (await job_of(server, queued)).status == Status.QUEUED
+    assert (await job_of(server, demo)).status == Status.COMPLETED
+
+
+async def test_a_silent_job_ends_stalled_on_the_server(
+    start_server: Any, db_url: str, connect: Any
+) -> None:
+    server = await start_server(make_settings(db_url, stall_seconds=1))
+    client = await connect(server, "ann")
+    tracker = Tracker(server.ledger, server.app[BROADCAST])
+    job = await tracker.submit("ann", VIDEO)
+    await tracker.update_progress(job, "transcript_generation", 20)
+    await client.wait_for(
+        lambda: any(d.get("code") == "stalled" for d in client.of("processing_error")), 10
+    )
+    [ended] = client.of("processing_error")
+    assert ended["jobId"] == job and ended["willRetry"] is False
+    assert (await job_of(server, job)).status == Status.FAILED

@@ -185,3 +185,40 @@ def test_queue_wait_learns_to_within_2x_with_concurrency() -> None:
     for k, p in enumerate(predicted):
         real = starts[3 + k] - t
         assert real / 2 <= p <= real * 2, (k, p, real)
+
+
+def test_most_at_once_counts_overlaps_not_touching_spans() -> None:
+    from realtime.domain.eta import most_at_once
+
+    assert most_at_once([]) == 0
+    assert most_at_once([(0, 10), (10, 20)]) == 1, "one ends as the next starts"
+    assert most_at_once([(0, 10), (5, 15), (6, 7), (20, 30)]) == 3
+    assert most_at_once([(5, 5)]) == 0, "an empty span ran nothing"
+
+
+def test_scaling_stages_learn_a_rate_from_samples_with_a_video_length() -> None:
+    from realtime.domain.eta import MIN_RATE_SAMPLES, build_model, remaining_seconds
+
+    per_minute = [(60.0, 600.0), (66.0, 600.0), (30.0, 300.0)]  # 0.1 s per second of video
+    model = build_model({"transcript_generation": per_minute, "indexing": [(3.0, 600.0)] * 5})
+    assert len(per_minute) >= MIN_RATE_SAMPLES
+    assert model.stage_rates["transcript_generation"] == pytest.approx(0.1)
+    assert "indexing" not in model.stage_rates, "indexing does not grow with the video"
+    assert model.stage_length("transcript_generation", 1200) == pytest.approx(120.0)
+    assert model.stage_length("transcript_generation", None) == pytest.approx(63.0)  # robust median
+    short = remaining_seconds(model, "transcript_generation", 0.0, 1.0, video_seconds=300)
+    long = remaining_seconds(model, "transcript_generation", 0.0, 1.0, video_seconds=3000)
+    assert long - short == pytest.approx(0.1 * 2700, rel=0.01)
+
+
+def test_progress_within_a_stage_moves_the_estimate() -> None:
+    from realtime.domain.eta import NOMINAL_MODEL, fraction_by_progress, remaining_seconds
+
+    assert fraction_by_progress("transcript_generation", 11, 11) == 0.0
+    assert fraction_by_progress("transcript_generation", 11, 26) == pytest.approx(0.5, abs=0.02)
+    assert fraction_by_progress("transcript_generation", 50, 60) == 0.0, "past the band: no news"
+    at_start = remaining_seconds(NOMINAL_MODEL, "transcript_generation", 0.0, 1.0)
+    halfway = remaining_seconds(
+        NOMINAL_MODEL, "transcript_generation", 0.0, 1.0, stage_fraction=0.5
+    )
+    assert at_start - halfway == pytest.approx(9.0)

@@ -175,3 +175,57 @@ def test_iso_round_trips_with_milliseconds() -> None:
     assert iso(None) is None and parse_iso(None) is None
     assert iso(T0 + 0.25) == "2027-01-15T08:00:00.250Z"
     assert parse_iso(iso(T0 + 0.25)) == T0 + 0.25
+
+
+def test_a_stage_change_is_a_sample_of_the_stage_that_ended() -> None:
+    from realtime.domain.job import stage_sample
+
+    job = Job(job_id="j", user_id="u", submitted_at=0.0)
+    job, _ = apply(
+        job,
+        {"type": "progress_update", "jobId": "j", "stage": "url_validation", "progress": 1},
+        10.0,
+    )
+    same, _ = apply(
+        job,
+        {"type": "progress_update", "jobId": "j", "stage": "url_validation", "progress": 2},
+        11.0,
+    )
+    assert stage_sample(job, same, 11.0) is None, "still in the stage"
+    moved, _ = apply(
+        same,
+        {
+            "type": "progress_update",
+            "jobId": "j",
+            "stage": "transcript_generation",
+            "progress": 11,
+            "videoDurationSeconds": 300,
+        },
+        14.0,
+    )
+    assert stage_sample(same, moved, 14.0) == ("url_validation", 4.0, 300.0)
+    done, _ = apply(moved, {"type": "processing_complete", "jobId": "j"}, 20.0)
+    assert stage_sample(moved, done, 20.0) == ("transcript_generation", 6.0, 300.0)
+    failed, _ = apply(
+        moved,
+        {"type": "processing_error", "jobId": "j", "error": "x", "code": "x", "willRetry": True},
+        20.0,
+    )
+    assert stage_sample(moved, failed, 20.0) is None, "a failed stage is no sample"
+
+
+def test_the_model_fills_an_estimate_only_where_the_publisher_gave_none() -> None:
+    from realtime.domain.eta import NOMINAL_MODEL
+
+    job = Job(job_id="j", user_id="u", submitted_at=0.0)
+    msg = {"type": "progress_update", "jobId": "j", "stage": "indexing", "progress": 90}
+    filled, payload = apply(job, msg, 100.0, NOMINAL_MODEL)
+    assert filled.estimated_completion == pytest.approx(107.0)  # indexing: 7 s nominal
+    own, payload = apply(
+        filled,
+        {**msg, "progress": 91, "estimatedCompletion": "2030-01-01T00:00:00.000Z"},
+        101.0,
+        NOMINAL_MODEL,
+    )
+    assert payload["estimatedCompletion"] == "2030-01-01T00:00:00.000Z"
+    assert filled.updated_at == 100.0 and own.updated_at == 101.0
