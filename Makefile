@@ -8,7 +8,7 @@ SPEED ?= 4
 STAMP := $(VENV)/.installed
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run test test-unit test-py test-client lint client install clean redis-server chromium bench
+.PHONY: help run docs test test-unit test-py test-client lint client install clean redis-server nginx chromium bench
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -26,7 +26,7 @@ client/node_modules/.installed: client/package-lock.json
 	cd client && npm ci --no-audit --no-fund
 	@touch $@
 
-client: client/node_modules/.installed ## build the demo page into realtime/static
+client: client/node_modules/.installed ## build the demo page and the /docs page into realtime/static
 	cd client && npm run build
 
 run: install client ## start the service (SQLite, demo mode) and the demo worker on $(PORT)
@@ -39,6 +39,9 @@ run: install client ## start the service (SQLite, demo mode) and the demo worker
 redis-server: ## install Debian's redis-server when missing (tests start private ones)
 	@command -v redis-server >/dev/null || { apt-get update -qq && apt-get install -y -qq redis-server >/dev/null; }
 
+nginx: ## install Debian's nginx when missing (the production-guide test)
+	@command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx >/dev/null; }
+
 chromium: ## install Debian's chromium when missing (browser tests)
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
@@ -47,15 +50,19 @@ lint: install ## ruff, mypy --strict, and the import-linter contracts (arrows po
 	$(BIN)/ruff check realtime tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/python -m realtime.web.reference --check
+
+docs: install ## regenerate docs/socketio.md and docs/configuration.md from the code
+	$(BIN)/python -m realtime.web.reference
 
 test-unit: install ## the fast loop: pure unit tests only (no database, no sockets), ~1 s
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit
 
-test-py: install redis-server ## the Python suites (unit, integration, e2e)
+test-py: install redis-server nginx ## the Python suites (unit, integration, e2e)
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test-client: install client chromium ## the client's type check, unit tests and browser tests
-	cd client && npm run typecheck && npm test && npm run e2e
+	cd client && npm run typecheck && npm test && npm run e2e && npm run test:package
 
 test: lint test-py test-client ## everything CI runs
 

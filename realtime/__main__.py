@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, NoReturn
 
-from .config import ConfigError, Settings, load_settings
+from .config import ConfigError, Settings, load_settings, redacted
 
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
 
@@ -78,7 +78,11 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     # Process-wide, so run by the process that owns the heap, not by create_app.
     pacer = asyncio.create_task(GcPacer(lambda: len(app[GATEWAY].sessions)).run())
     logging.getLogger("realtime").info(
-        "serving on http://%s:%s (%s)", host, port, "demo" if settings.demo else "production"
+        "serving on http://%s:%s (%s); database %s",
+        host,
+        port,
+        "demo" if settings.demo else "production",
+        redacted(settings.database_url),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -5,9 +5,60 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///realtime.db"
+
+
+# Every variable the service reads, with its default and meaning: docs/configuration.md is
+# generated from this table (python -m realtime.web.reference), so the two cannot drift.
+VARIABLES: tuple[tuple[str, str, str], ...] = (
+    (
+        "REALTIME_DATABASE_URL",
+        DEFAULT_DATABASE_URL,
+        "SQLAlchemy async URL: `sqlite+aiosqlite:///PATH` (a relative PATH is resolved against "
+        "the working directory at start, and logged) or `postgresql+asyncpg://USER@HOST/DB`.",
+    ),
+    (
+        "REALTIME_REDIS_URL",
+        "unset",
+        "`redis://HOST[:PORT][/DB]`. Unset: one node, fan-out in process. Set: every node and "
+        "every publishing process fans out through Redis; the database stays the truth.",
+    ),
+    (
+        "REALTIME_JWT_SECRET",
+        "unset",
+        "HS256 secret (at least 32 bytes) that signs and checks access tokens; the same on "
+        "every node and in your backend. Unset: `serve` refuses to start unless `--demo`.",
+    ),
+    (
+        "REALTIME_API_KEY",
+        "unset",
+        "Key (at least 16 characters) for `POST /api/publish` in the `X-API-Key` header. "
+        "Unset: that API answers 404.",
+    ),
+    (
+        "REALTIME_CORS_ORIGINS",
+        "same origin only",
+        "Comma-separated origins (`https://app.example.com`) allowed to call the HTTP API "
+        "and Socket.IO from a browser; `*` only when set explicitly.",
+    ),
+    ("REALTIME_HISTORY_TTL", "86400", "Seconds a user's messages are kept for replay."),
+    ("REALTIME_HISTORY_SIZE", "1000", "Messages kept per user for replay."),
+    (
+        "REALTIME_MAX_CONNECTIONS_PER_USER",
+        "20",
+        "Connections of one user on one node; further ones are refused (`too_many_connections`).",
+    ),
+    (
+        "REALTIME_STALL_SECONDS",
+        "900",
+        "A `processing` or `retrying` job with no message, heartbeat or due retry for this "
+        "long ends with `processing_error` code `stalled`.",
+    ),
+    ("PORT", "8080", "The port `serve` listens on when `--port` is not given (Procfile)."),
+)
 
 
 class ConfigError(ValueError):
@@ -50,14 +101,32 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
     return value
 
 
-def _database_url(raw: str) -> str:
+def _database_url(raw: str, cwd: Path | None = None) -> str:
     scheme = raw.split("://", 1)[0] if "://" in raw else ""
     if scheme not in ("sqlite+aiosqlite", "postgresql+asyncpg"):
         raise ConfigError(
             "REALTIME_DATABASE_URL: expected sqlite+aiosqlite:///PATH or "
-            f"postgresql+asyncpg://..., got {raw!r}"
+            f"postgresql+asyncpg://..., got {redacted(raw)!r}"
         )
-    return raw
+    return _absolute_sqlite(raw, cwd or Path.cwd()) if scheme == "sqlite+aiosqlite" else raw
+
+
+def _absolute_sqlite(url: str, cwd: Path) -> str:
+    """A relative SQLite path resolved against the working directory once, at start, so every
+    part of the process (and its log line) names the same file."""
+    head, sep, path = url.partition(":///")
+    if not sep or not path or path.startswith("/") or path.startswith(":memory:"):
+        return url
+    return f"{head}:///{(cwd / path).resolve()}"
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for error messages."""
+    parsed = urlparse(url)
+    if parsed.password is None:
+        return url
+    netloc = parsed.netloc.replace(f":{parsed.password}@", ":***@")
+    return parsed._replace(netloc=netloc).geturl()
 
 
 def _redis_url(raw: str) -> str:

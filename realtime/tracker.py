@@ -6,6 +6,7 @@ never the web server (aiohttp, python-socketio, python-engineio, prometheus_clie
 
 from __future__ import annotations
 
+import sys
 from types import TracebackType
 from typing import Any
 
@@ -17,7 +18,7 @@ from .domain.errors import Invalid, NotFound
 from .domain.schemas import SubmitJobBody, flatten, validated
 from .domain.times import iso
 from .store.claims import Claims
-from .store.engine import create_engine
+from .store.engine import create_engine, sqlite_path
 from .store.ledger import Ledger
 from .store.migrate import migrate
 
@@ -54,7 +55,16 @@ class Tracker:
 
     async def __aenter__(self) -> Tracker:
         if self._owns_engine:
+            path = sqlite_path(self.ledger.engine)
+            fresh = path is not None and not path.exists()
             await migrate(self.ledger.engine)
+            if fresh:
+                # Almost always a mistake: the server's database is elsewhere.
+                print(
+                    f"warning: realtime: created a new SQLite database at {path}; "
+                    "set REALTIME_DATABASE_URL to the server's database",
+                    file=sys.stderr,
+                )
         return self
 
     async def __aexit__(

@@ -1,3 +1,6 @@
-/** Public entry: the framework-free client library and the React bindings. */
-export * from './lib';
-export * from './react';
+/**
+ * The package's main entry, `realtime-client`: the framework-free ProgressClient, its options,
+ * events and message types, and the helpers. React bindings are `realtime-client/react`; the
+ * component styles are `realtime-client/styles.css`.
+ */
+export * from './lib/index.js';

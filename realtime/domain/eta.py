@@ -12,6 +12,7 @@ ahead of it, in order, on the live worker slots.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 import statistics
@@ -66,6 +67,20 @@ class Model:
 
     def job_length(self, video_seconds: float | None = None) -> float:
         return sum(self.stage_length(s, video_seconds) for s in WORK_STAGES)
+
+    def after(self, stage: str, video_seconds: float | None = None) -> float:
+        """Expected seconds of the stages after `stage` (a work stage)."""
+        if video_seconds is None or not self.stage_rates:
+            return self._after[stage]  # every store write asks: precomputed
+        i = WORK_STAGES.index(stage)
+        return sum(self.stage_length(s, video_seconds) for s in WORK_STAGES[i + 1 :])
+
+    @functools.cached_property
+    def _after(self) -> dict[str, float]:
+        return {
+            stage: sum(self.stage_seconds[s] for s in WORK_STAGES[i + 1 :])
+            for i, stage in enumerate(WORK_STAGES)
+        }
 
     @property
     def job_seconds(self) -> float:
@@ -124,13 +139,11 @@ def remaining_seconds(
         return model.job_length(video_seconds) / speed
     if stage not in WORK_STAGES:
         return 0.0
-    i = WORK_STAGES.index(stage)
     expected = model.stage_length(stage, video_seconds) / speed
     done = max(max(stage_elapsed, 0.0), expected * min(max(stage_fraction, 0.0), 1.0))
     # A stage already longer than expected is assumed to be nearly done, not finished.
     current = max(expected - done, min(expected * 0.1, 1.0))
-    later = sum(model.stage_length(s, video_seconds) for s in WORK_STAGES[i + 1 :]) / speed
-    return current + later
+    return current + model.after(stage, video_seconds) / speed
 
 
 def fraction_by_progress(stage: str, stage_start: int, progress: int) -> float:
@@ -179,11 +192,13 @@ def start_moved(old_start: float | None, new_start: float | None, wait: float | 
     return abs(new_start - old_start) > threshold
 
 
+_BEFORE = {stage: sum(NOMINAL[s] for s in WORK_STAGES[:i]) for i, stage in enumerate(WORK_STAGES)}
+
+
 def progress_at(stage: str, fraction: float) -> int:
     """Overall progress (0-100) of a job `fraction` of the way through `stage`: the stages
     weigh their nominal lengths, so progress moves evenly across the whole job."""
-    i = WORK_STAGES.index(stage)
-    before = sum(NOMINAL[s] for s in WORK_STAGES[:i])
+    before = _BEFORE[stage]
     f = min(max(fraction, 0.0), 1.0)
     return min(100, math.floor(100 * (before + f * NOMINAL[stage]) / NOMINAL_TOTAL + 1e-9))
 

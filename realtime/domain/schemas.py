@@ -185,7 +185,21 @@ def flatten(fields: dict[str, Any]) -> str:
 
 class PublishBody(_Strict):
     userId = fields.String(required=True, validate=USER_ID)
-    message = fields.Dict(required=True)
+    message = fields.Dict(
+        required=True,
+        metadata={
+            "description": "one of the four job messages, without seq and ts",
+            "oneOf": [
+                {"$ref": f"#/components/schemas/{name}"}
+                for name in (
+                    "ProgressUpdateIn",
+                    "QueueUpdateIn",
+                    "ProcessingCompleteIn",
+                    "ProcessingErrorIn",
+                )
+            ],
+        },
+    )
 
     @validates_schema
     def _message(self, data: dict[str, Any], **_: Any) -> None:
@@ -196,7 +210,16 @@ class PublishBody(_Strict):
 
 
 class SubmitJobBody(_Strict):
-    videoUrl = fields.String(required=True, validate=validate.Length(min=1, max=2048))
+    videoUrl = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=2048),
+        metadata={
+            "description": "a YouTube video URL: youtube.com/watch?v=ID, youtu.be/ID, "
+            "youtube.com/shorts/ID, /embed/ID or /live/ID (also the m. and music. hosts); ID "
+            "is the 11-character video id",
+            "examples": ["https://www.youtube.com/watch?v=dQw4w9WgXcQ"],
+        },
+    )
     title = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=500))
 
     @validates("videoUrl")

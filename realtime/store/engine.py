@@ -53,6 +53,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def sqlite_path(engine: AsyncEngine) -> Path | None:
+    """The SQLite file behind `engine` (None: not SQLite, or in memory)."""
+    if not is_sqlite_file(engine):
+        return None
+    return Path(str(engine.url.database)).expanduser()
+
+
 def is_sqlite_file(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +12,22 @@ from marshmallow import Schema, ValidationError
 
 from ..domain.errors import Invalid, NotFound
 from ..domain.job import DEMO, Job
-from ..domain.schemas import DemoTokenBody, PublishBody, StatusAllQuery, SubmitJobBody
+from ..domain.schemas import (
+    ID_RE,
+    USER_ID_RE,
+    DemoTokenBody,
+    PublishBody,
+    StatusAllQuery,
+    SubmitJobBody,
+)
 from ..store import engine as db
 from .auth import Identity, TokenError
-from .keys import AUTH, ENGINE, LEDGER, METRICS, NOTIFIER, OUTBOX, SETTINGS, STATE
+from .keys import AUTH, ENGINE, LEDGER, METRICS, NOTIFIER, OPENAPI, OUTBOX, SETTINGS, STATE
 from .middleware import HTTPError
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
+_USER_ID = re.compile(USER_ID_RE)
+_JOB_ID = re.compile(ID_RE)
 
 # ---- helpers -----------------------------------------------------------------------------------
 
@@ -33,8 +43,16 @@ def identity(request: web.Request) -> Identity:
         raise HTTPError(401, "unauthorized", "invalid or expired token") from None
 
 
+def path_id(request: web.Request, name: str, pattern: re.Pattern[str]) -> str:
+    """A path parameter that must look like an id (400 otherwise, before any lookup)."""
+    value = request.match_info[name]
+    if not pattern.match(value):
+        raise Invalid(f"invalid {name}", {name: [f"must match {pattern.pattern}"]})
+    return value
+
+
 def same_user(request: web.Request, who: Identity) -> str:
-    user_id = request.match_info["user_id"]
+    user_id = path_id(request, "user_id", _USER_ID)
     if user_id != who.user_id and not who.admin:
         raise HTTPError(403, "forbidden", "that user is not you")
     return user_id
@@ -89,7 +107,7 @@ async def submit_job(request: web.Request) -> web.Response:
 
 
 async def _own_job(request: web.Request, who: Identity) -> tuple[Job, int | None]:
-    job_id = request.match_info["job_id"]
+    job_id = path_id(request, "job_id", _JOB_ID)
     found = await request.app[LEDGER].job(job_id)
     if found is None or (found[0].user_id != who.user_id and not who.admin):
         raise NotFound("no such job")
@@ -201,6 +219,22 @@ async def index(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(request.app[OPENAPI])
+
+
+async def docs(request: web.Request) -> web.StreamResponse:
+    page = STATIC / "docs.html"
+    if page.is_file():
+        return web.FileResponse(page, headers={"Cache-Control": "no-cache"})
+    return web.Response(
+        text="<!doctype html><title>realtime API</title><p>The API reference page is not "
+        "built: run <code>make client</code>. The document itself is at "
+        '<a href="/openapi.json">/openapi.json</a>.</p>',
+        content_type="text/html",
+    )
+
+
 def setup_routes(app: web.Application) -> None:
     r = app.router
     r.add_post("/api/jobs", submit_job)
@@ -213,6 +247,8 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/readyz", readyz)
     r.add_get("/metrics", metrics)
     r.add_post("/demo/token", demo_token)
+    r.add_get("/openapi.json", openapi)
+    r.add_get("/docs", docs)
     r.add_get("/", index)
     if (STATIC / "assets").is_dir():
         r.add_static("/assets/", STATIC / "assets")

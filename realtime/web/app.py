@@ -25,7 +25,7 @@ from ..store.engine import create_engine
 from ..store.ledger import Ledger
 from ..store.migrate import migrate
 from ..workers.notifier import QueueNotifier
-from . import api, middleware
+from . import api, middleware, openapi
 from .auth import Auth
 from .gateway import Gateway, close_transport
 from .keys import (
@@ -38,6 +38,7 @@ from .keys import (
     LEDGER,
     METRICS,
     NOTIFIER,
+    OPENAPI,
     OUTBOX,
     SETTINGS,
     SIO,
@@ -73,9 +74,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
 
         manager = StreamRedisManager(settings.redis_url, state=state)
     cors: Any = (
-        None
-        if settings.cors_origins is None
-        else ("*" if "*" in settings.cors_origins else list(settings.cors_origins))
+        None if settings.cors_origins is None else middleware.SocketOrigins(settings.cors_origins)
     )
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
@@ -124,6 +123,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app[SIO] = sio
     app[GATEWAY] = gateway
     app[NOTIFIER] = QueueNotifier(ledger, outbox, interval=0.5)
+    app[OPENAPI] = openapi.build()
     api.setup_routes(app)
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(drain)

@@ -60,7 +60,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.content_type == "application/json":
             raise
         code = CODES.get(exc.status, "error")
-        return json_error(exc.status, code, exc.reason or code)
+        resp = json_error(exc.status, code, exc.reason or code)
+        if "Allow" in exc.headers:  # 405: which methods the path takes (RFC 9110)
+            resp.headers["Allow"] = exc.headers["Allow"]
+        return resp
     except asyncio.CancelledError:
         raise
     except Exception:
@@ -90,3 +93,30 @@ def cors_middleware(origins: tuple[str, ...] | None) -> Any:
         return resp
 
     return cors
+
+
+def own_origins(environ: dict[str, Any]) -> set[str]:
+    """The origins a page served by this node has: its Host, as seen directly and through a
+    proxy (X-Forwarded-Proto/-Host), the way python-engineio computes same-origin."""
+    host = environ.get("HTTP_HOST")
+    if not host:
+        return set()
+    scheme = environ.get("wsgi.url_scheme", "http")
+    out = {f"{scheme}://{host}"}
+    fwd_scheme = str(environ.get("HTTP_X_FORWARDED_PROTO", scheme)).split(",")[0].strip()
+    fwd_host = str(environ.get("HTTP_X_FORWARDED_HOST", host)).split(",")[0].strip()
+    out.add(f"{fwd_scheme}://{fwd_host}")
+    return out
+
+
+class SocketOrigins:
+    """python-engineio's origin check for REALTIME_CORS_ORIGINS: the listed origins and always
+    the node's own (a configured list alone would refuse the service's own demo page)."""
+
+    def __init__(self, origins: tuple[str, ...]) -> None:
+        self.origins = frozenset(origins)
+
+    def __call__(self, origin: str | None, environ: dict[str, Any]) -> bool:
+        if origin is None:
+            return True
+        return "*" in self.origins or origin in self.origins or origin in own_origins(environ)

@@ -179,3 +179,8 @@ async def test_foreign_origin_is_refused_on_both_transports(
         async with http.ws_connect(ws_url, headers={"Origin": "https://app.example"}) as ws:
             opened = await asyncio.wait_for(ws.receive_str(), 5)
             assert opened.startswith("0{")
+        # The node's own origin (its demo page) stays allowed with a list configured.
+        async with http.get(
+            f"{server.url}/socket.io/?EIO=4&transport=polling", headers={"Origin": server.url}
+        ) as r:
+            assert r.status == 200

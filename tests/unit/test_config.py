@@ -1,5 +1,7 @@
 """Settings from the environment: defaults, and one clear error naming a bad variable."""
 
+from pathlib import Path
+
 import pytest
 
 from realtime.config import DEFAULT_DATABASE_URL, ConfigError, load_settings
@@ -7,7 +9,9 @@ from realtime.config import DEFAULT_DATABASE_URL, ConfigError, load_settings
 
 def test_defaults() -> None:
     s = load_settings({})
-    assert s.database_url == DEFAULT_DATABASE_URL and s.redis_url is None
+    # The default SQLite path is relative: resolved once, so every part names one file.
+    assert s.database_url == f"sqlite+aiosqlite:///{Path.cwd() / 'realtime.db'}"
+    assert DEFAULT_DATABASE_URL.endswith(":///realtime.db") and s.redis_url is None
     assert (s.history_ttl, s.history_size, s.max_connections_per_user) == (86400, 1000, 20)
     assert s.cors_origins is None
 
@@ -40,3 +44,20 @@ def test_values_are_read() -> None:
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=name):
         load_settings({name: value})
+
+
+def test_a_bad_database_url_is_named_without_its_password() -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings({"REALTIME_DATABASE_URL": "mysql://app:hunter2@db/x"})
+    assert "hunter2" not in str(err.value) and "app:***@db" in str(err.value)
+
+
+def test_absolute_and_memory_sqlite_urls_are_kept() -> None:
+    for url in ("sqlite+aiosqlite:////var/lib/rt.db", "sqlite+aiosqlite:///:memory:"):
+        assert load_settings({"REALTIME_DATABASE_URL": url}).database_url == url
+
+
+def test_stall_seconds_is_read_and_checked() -> None:
+    assert load_settings({"REALTIME_STALL_SECONDS": "60"}).stall_seconds == 60
+    with pytest.raises(ConfigError, match="REALTIME_STALL_SECONDS"):
+        load_settings({"REALTIME_STALL_SECONDS": "0"})

@@ -1,6 +1,5 @@
 import { useCallback, useId, useMemo, useRef, useState, type FormEvent, type ReactNode } from 'react';
-import { isFinished } from '../lib/jobs';
-import { ApiError } from '../lib/ProgressClient';
+import { ApiError, isFinished } from 'realtime-client';
 import {
   ConnectionStatus,
   ProcessingJobCard,
@@ -9,7 +8,7 @@ import {
   Toasts,
   useJobs,
   useProgressClient,
-} from '../react';
+} from 'realtime-client/react';
 import { fetchDemoToken, rememberName, rememberedName, transportsFromUrl } from './session';
 
 function Brand(): ReactNode {

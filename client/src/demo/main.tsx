@@ -1,6 +1,6 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
-import '../react/styles.css';
+import 'realtime-client/styles.css';
 import './demo.css';
 import { App } from './App';
 

@@ -15,26 +15,26 @@
  * storage (store.ts). What stays here is the protocol between them and the events it emits.
  */
 import type { Socket } from 'socket.io-client';
-import { AckScheduler } from './acks';
-import { SeqCursor } from './cursor';
-import { Emitter } from './emitter';
-import type { ClientStats, ConnectionState, MessageMeta, ProgressClientEvents } from './events';
-import { ApiClient } from './http';
-import { applyMessage, applySnapshot, applySubmitted, type JobMap, type JobView } from './jobs';
-import { isReplayComplete, isSequencedMessage, isSnapshot } from './messages';
-import type { JobState, ResumePayload, SequencedMessage, SequencedType, StatusAllResponse, SubmitResponse } from './messages';
-import { resolveOptions, type ProgressClientOptions, type ResolvedOptions } from './options';
-import { listenToPage } from './page';
-import { Poller } from './polling';
-import { ReplayWindow } from './replay';
-import { createSocket, refusalDelay, withJitter } from './socket';
-import { JobStore } from './store';
-import { Timer } from './timer';
-import { TokenCache, tokenSubject } from './token';
+import { AckScheduler } from './acks.js';
+import { SeqCursor } from './cursor.js';
+import { Emitter } from './emitter.js';
+import type { ClientStats, ConnectionState, MessageMeta, ProgressClientEvents } from './events.js';
+import { ApiClient } from './http.js';
+import { applyMessage, applySnapshot, applySubmitted, type JobMap, type JobView } from './jobs.js';
+import { isReplayComplete, isSequencedMessage, isSnapshot } from './messages.js';
+import type { JobState, ResumePayload, SequencedMessage, SequencedType, StatusAllResponse, SubmitResponse } from './messages.js';
+import { resolveOptions, type ProgressClientOptions, type ResolvedOptions } from './options.js';
+import { listenToPage } from './page.js';
+import { Poller } from './polling.js';
+import { ReplayWindow } from './replay.js';
+import { createSocket, refusalDelay, withJitter } from './socket.js';
+import { JobStore } from './store.js';
+import { Timer } from './timer.js';
+import { TokenCache, tokenSubject } from './token.js';
 
-export { ApiError } from './http';
-export type { ClientErrorInfo, ConnectionState, MessageMeta, ProgressClientEvents } from './events';
-export type { ProgressClientOptions, Transport } from './options';
+export { ApiError } from './http.js';
+export type { ClientErrorInfo, ConnectionState, MessageMeta, ProgressClientEvents } from './events.js';
+export type { ProgressClientOptions, Transport } from './options.js';
 
 export class ProgressClient extends Emitter<ProgressClientEvents> {
   private readonly opts: ResolvedOptions;

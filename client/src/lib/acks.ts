@@ -1,7 +1,7 @@
 /** Acks what was processed: `ack {seq: watermark}` once per debounce window, only when it moved. */
-import type { SeqCursor } from './cursor';
-import type { AckPayload } from './messages';
-import { Timer } from './timer';
+import type { SeqCursor } from './cursor.js';
+import type { AckPayload } from './messages.js';
+import { Timer } from './timer.js';
 
 export class AckScheduler {
   private readonly timer = new Timer();

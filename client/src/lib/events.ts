@@ -1,5 +1,5 @@
 /** What a ProgressClient tells its listeners: connection states, message metadata, errors. */
-import type { JobView } from './jobs';
+import type { JobView } from './jobs.js';
 import type {
   ProcessingComplete,
   ProcessingError,
@@ -8,7 +8,7 @@ import type {
   ReplayComplete,
   SequencedMessage,
   Snapshot,
-} from './messages';
+} from './messages.js';
 
 /**
  * - `connected`: Socket.IO is connected (WebSocket or its own long-polling).

@@ -1,5 +1,5 @@
 /** Human-facing helpers shared by the library and the components (no I/O). */
-import { PIPELINE_STAGES, type PipelineStage, type Stage } from './messages';
+import { PIPELINE_STAGES, type PipelineStage, type Stage } from './messages.js';
 
 export const STAGE_LABELS: Record<Stage, string> = {
   url_validation: 'URL validation',

@@ -2,8 +2,8 @@
  * The HTTP API (CONTRACT.md section 4): authorized JSON requests with one token refresh on 401, a
  * time limit, and errors as ApiError; plus the job endpoints the client offers.
  */
-import type { JobState, SubmitResponse } from './messages';
-import type { TokenCache } from './token';
+import type { JobState, SubmitResponse } from './messages.js';
+import type { TokenCache } from './token.js';
 
 /** An HTTP API error (`{"error": CODE, "message": TEXT, "fields"?}`). */
 export class ApiError extends Error {

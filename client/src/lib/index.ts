@@ -1,4 +1,4 @@
-export { ProgressClient, ApiError } from './ProgressClient';
+export { ProgressClient, ApiError } from './ProgressClient.js';
 export type {
   ClientErrorInfo,
   ConnectionState,
@@ -6,13 +6,13 @@ export type {
   ProgressClientEvents,
   ProgressClientOptions,
   Transport,
-} from './ProgressClient';
-export * from './messages';
-export { applyMessage, applySnapshot, isFinished, jobLabel, sortJobs } from './jobs';
-export type { JobMap, JobView } from './jobs';
-export { MemoryStorage, storageKey } from './persist';
-export type { StorageLike } from './persist';
-export { tokenSubject } from './token';
-export { SeqCursor } from './cursor';
-export type { SeqOrigin, SeqVerdict } from './cursor';
-export * from './format';
+} from './ProgressClient.js';
+export * from './messages.js';
+export { applyMessage, applySnapshot, isFinished, jobLabel, sortJobs } from './jobs.js';
+export type { JobMap, JobView } from './jobs.js';
+export { MemoryStorage, storageKey } from './persist.js';
+export type { StorageLike } from './persist.js';
+export { tokenSubject } from './token.js';
+export { SeqCursor } from './cursor.js';
+export type { SeqOrigin, SeqVerdict } from './cursor.js';
+export * from './format.js';

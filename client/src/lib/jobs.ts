@@ -5,8 +5,8 @@
  * above the job's last applied `seq` is history and never rolls the job back (this covers duplicates,
  * the offline queue that follows a snapshot, and replays that answer a `resume`).
  */
-import { youtubeVideoId } from './format';
-import type { JobState, JobStatus, SequencedMessage, Snapshot, Stage, SubmitResponse } from './messages';
+import { youtubeVideoId } from './format.js';
+import type { JobState, JobStatus, SequencedMessage, Snapshot, Stage, SubmitResponse } from './messages.js';
 
 export interface JobView {
   jobId: string;

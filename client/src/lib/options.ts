@@ -1,5 +1,5 @@
 /** The options of a ProgressClient and their defaults. */
-import { defaultStorage, type StorageLike } from './persist';
+import { defaultStorage, type StorageLike } from './persist.js';
 
 export type Transport = 'polling' | 'websocket' | 'webtransport';
 

@@ -3,7 +3,7 @@
  * describes, so that a reload resumes from `lastSeq` and still shows the jobs that had no news since.
  * Both are written in one item, so the stored cursor never runs ahead of the stored state.
  */
-import type { JobView } from './jobs';
+import type { JobView } from './jobs.js';
 
 /** The subset of the Web Storage API the client uses (localStorage, or a stand-in in tests). */
 export interface StorageLike {

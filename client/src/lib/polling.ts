@@ -4,8 +4,8 @@
  * request at a time; `stop()` aborts the request in flight. What an answer means for the cursor
  * and the jobs is the host's business.
  */
-import { isStatusAllResponse, type StatusAllResponse } from './messages';
-import { Timer } from './timer';
+import { isStatusAllResponse, type StatusAllResponse } from './messages.js';
+import { Timer } from './timer.js';
 
 export interface PollerHost {
   /** Whether polling may start now (the client runs and Socket.IO is not connected). */

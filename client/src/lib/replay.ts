@@ -2,7 +2,7 @@
  * The replay window: between a (re)connect or a `resume` and its `replay_complete`, seqs are not
  * live, so a gap among them is compaction, not loss (CONTRACT.md section 3). One resume at a time.
  */
-import { Timer } from './timer';
+import { Timer } from './timer.js';
 
 export class ReplayWindow {
   private pendingValue = false;

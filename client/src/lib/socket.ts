@@ -3,8 +3,8 @@
  * for the retries Socket.IO leaves to us (after a refusal by the server).
  */
 import { io, type Socket } from 'socket.io-client';
-import { SEQUENCED_TYPES } from './messages';
-import type { ResolvedOptions } from './options';
+import { SEQUENCED_TYPES } from './messages.js';
+import type { ResolvedOptions } from './options.js';
 
 export interface SocketHandlers {
   /** The handshake's `auth` payload, built anew for every connection attempt. */

@@ -2,10 +2,10 @@
  * The job views one client shows, and their storage together with the cursor they describe
  * (persist.ts): saved at most 200 ms after a change, at once by `save()`, loaded per user.
  */
-import type { SeqCursor } from './cursor';
-import { pruneJobs, sortJobs, type JobMap, type JobView } from './jobs';
-import { clearStream, loadStream, saveStream, type StorageLike } from './persist';
-import { Timer } from './timer';
+import type { SeqCursor } from './cursor.js';
+import { pruneJobs, sortJobs, type JobMap, type JobView } from './jobs.js';
+import { clearStream, loadStream, saveStream, type StorageLike } from './persist.js';
+import { Timer } from './timer.js';
 
 const SAVE_DELAY_MS = 200;
 

@@ -1,6 +1,6 @@
 import type { ReactNode } from 'react';
-import type { ConnectionState } from '../lib/ProgressClient';
-import { useConnectionState } from './hooks';
+import type { ConnectionState } from '../lib/ProgressClient.js';
+import { useConnectionState } from './hooks.js';
 
 /** The exact texts the contract names for each connection state. */
 export const CONNECTION_TEXT: Record<ConnectionState, string> = {

@@ -1,11 +1,11 @@
 import { useId, useState, type ReactNode } from 'react';
-import { formatDuration, stageLabel } from '../lib/format';
-import { isFinished, jobLabel, type JobView } from '../lib/jobs';
-import { ApiError } from '../lib/ProgressClient';
-import { useNow, useProgressClient } from './hooks';
-import { announcement, errorText, etaText, progressValueText, queueText, statusText } from './jobText';
-import { ProgressBar } from './ProgressBar';
-import { StageIndicators } from './StageIndicators';
+import { formatDuration, stageLabel } from '../lib/format.js';
+import { isFinished, jobLabel, type JobView } from '../lib/jobs.js';
+import { ApiError } from '../lib/ProgressClient.js';
+import { useNow, useProgressClient } from './hooks.js';
+import { announcement, errorText, etaText, progressValueText, queueText, statusText } from './jobText.js';
+import { ProgressBar } from './ProgressBar.js';
+import { StageIndicators } from './StageIndicators.js';
 
 /** The card's heading: the title, else the video id, else a neutral name (the id goes below). */
 export function displayTitle(job: JobView): string {

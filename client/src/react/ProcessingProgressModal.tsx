@@ -1,12 +1,12 @@
 import { useEffect, useId, useRef, type KeyboardEvent, type ReactNode } from 'react';
 import { createPortal } from 'react-dom';
-import { formatClock, formatDuration, stageLabel } from '../lib/format';
-import { isFinished, jobLabel } from '../lib/jobs';
-import { useJob, useNow } from './hooks';
-import { announcement, errorText, etaText, progressValueText, queueText, statusText } from './jobText';
-import { progressTone, useCancel } from './ProcessingJobCard';
-import { ProgressBar } from './ProgressBar';
-import { StageIndicators } from './StageIndicators';
+import { formatClock, formatDuration, stageLabel } from '../lib/format.js';
+import { isFinished, jobLabel } from '../lib/jobs.js';
+import { useJob, useNow } from './hooks.js';
+import { announcement, errorText, etaText, progressValueText, queueText, statusText } from './jobText.js';
+import { progressTone, useCancel } from './ProcessingJobCard.js';
+import { ProgressBar } from './ProgressBar.js';
+import { StageIndicators } from './StageIndicators.js';
 
 export interface ProcessingProgressModalProps {
   /** The job to show; null renders nothing. */

@@ -1,9 +1,9 @@
 import { useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
-import { jobLabel } from '../lib/jobs';
-import { formatClock } from '../lib/format';
-import type { ProcessingComplete, ProcessingError } from '../lib/messages';
-import { ProgressClient, type ProgressClientOptions } from '../lib/ProgressClient';
-import { ProgressContext, type Toast, type ToastKind } from './context';
+import { jobLabel } from '../lib/jobs.js';
+import { formatClock } from '../lib/format.js';
+import type { ProcessingComplete, ProcessingError } from '../lib/messages.js';
+import { ProgressClient, type ProgressClientOptions } from '../lib/ProgressClient.js';
+import { ProgressContext, type Toast, type ToastKind } from './context.js';
 
 export interface ProgressProviderProps {
   /** Returns a valid access token; called on every (re)connect. Read through a ref: may change. */

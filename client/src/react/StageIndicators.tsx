@@ -1,7 +1,7 @@
 import type { ReactNode } from 'react';
-import { STAGE_LABELS, stageIndex } from '../lib/format';
-import type { JobView } from '../lib/jobs';
-import { PIPELINE_STAGES } from '../lib/messages';
+import { STAGE_LABELS, stageIndex } from '../lib/format.js';
+import type { JobView } from '../lib/jobs.js';
+import { PIPELINE_STAGES } from '../lib/messages.js';
 
 export type StepState = 'done' | 'current' | 'pending' | 'failed';
 

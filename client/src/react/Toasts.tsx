@@ -1,5 +1,5 @@
 import type { ReactNode } from 'react';
-import { useToasts } from './hooks';
+import { useToasts } from './hooks.js';
 
 /**
  * Completion and failure notices. Successes are announced politely; failures use role="alert".

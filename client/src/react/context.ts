@@ -1,5 +1,5 @@
 import { createContext } from 'react';
-import type { ProgressClient } from '../lib/ProgressClient';
+import type { ProgressClient } from '../lib/ProgressClient.js';
 
 export type ToastKind = 'success' | 'error' | 'info';
 

@@ -1,7 +1,7 @@
 import { useCallback, useContext, useEffect, useState, useSyncExternalStore } from 'react';
-import type { JobView } from '../lib/jobs';
-import type { ConnectionState, ProgressClient } from '../lib/ProgressClient';
-import { ProgressContext, type ProgressContextValue, type Toast } from './context';
+import type { JobView } from '../lib/jobs.js';
+import type { ConnectionState, ProgressClient } from '../lib/ProgressClient.js';
+import { ProgressContext, type ProgressContextValue, type Toast } from './context.js';
 
 function useProgressContext(): ProgressContextValue {
   const value = useContext(ProgressContext);

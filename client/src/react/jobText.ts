@@ -1,6 +1,6 @@
 /** Sentences that describe a job's timing, queue place and error (shared by card and modal). */
-import { formatClock, formatDuration, secondsUntil, stageLabel } from '../lib/format';
-import type { JobView } from '../lib/jobs';
+import { formatClock, formatDuration, secondsUntil, stageLabel } from '../lib/format.js';
+import type { JobView } from '../lib/jobs.js';
 
 export const STATUS_TEXT: Record<JobView['status'], string> = {
   queued: 'Queued',
