@@ -11,7 +11,6 @@ import asyncio
 import json
 import logging
 import os
-import secrets
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -53,9 +52,8 @@ def _port(args: argparse.Namespace) -> int:
 def _serve_settings(args: argparse.Namespace) -> Settings:
     settings = load_settings()
     if args.demo:
-        settings = replace(
-            settings, demo=True, jwt_secret=settings.jwt_secret or secrets.token_urlsafe(32)
-        )
+        # Demo tokens get a key of this node's own (web/demo.py), never REALTIME_JWT_SECRET.
+        settings = replace(settings, demo=True)
     elif not settings.jwt_secret:
         raise CliError(
             "REALTIME_JWT_SECRET: not set; set it, or pass --demo for an ephemeral secret"

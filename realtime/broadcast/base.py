@@ -16,11 +16,18 @@ from ..store.stream import Stored
 class Broadcast(Protocol):
     async def send(self, stored: Sequence[Stored]) -> None: ...
 
+    async def refresh(self, user_id: str) -> None:
+        """Every connection of the user gets a fresh snapshot (their job list changed without
+        a message: "Clear finished")."""
+
     async def close(self) -> None: ...
 
 
 class NoBroadcast:
     async def send(self, stored: Sequence[Stored]) -> None:
+        return None
+
+    async def refresh(self, user_id: str) -> None:
         return None
 
     async def close(self) -> None:
@@ -32,6 +39,8 @@ class Deliverer(Protocol):
 
     async def deliver(self, user_id: str, payload: dict[str, Any]) -> None: ...
 
+    async def refresh(self, user_id: str) -> None: ...
+
 
 class LocalBroadcast:
     def __init__(self, fanout: Deliverer) -> None:
@@ -40,6 +49,9 @@ class LocalBroadcast:
     async def send(self, stored: Sequence[Stored]) -> None:
         for s in stored:
             await self.fanout.deliver(s.user_id, s.payload)
+
+    async def refresh(self, user_id: str) -> None:
+        await self.fanout.refresh(user_id)
 
     async def close(self) -> None:
         return None

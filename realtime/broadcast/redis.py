@@ -20,6 +20,8 @@ from ..store.stream import Stored
 log = logging.getLogger(__name__)
 
 CHANNEL = "realtime"
+# A message of ours on the channel: "send this user's connections a fresh snapshot".
+REFRESH = "rt_refresh"
 PUBLISH_TIMEOUT = 1.5
 # The pipeline itself gets less, so that a caller queued behind it still returns in time.
 PIPELINE_TIMEOUT = 1.0
@@ -98,6 +100,15 @@ class RedisBroadcast:
                     file=sys.stderr,
                 )
             log.warning("redis publish failed: %s", exc)
+
+    async def refresh(self, user_id: str) -> None:
+        """Tell every node to send the user's connections a fresh snapshot."""
+        message = {"method": REFRESH, "user": user_id, "host_id": self.host_id}
+        try:
+            async with asyncio.timeout(PUBLISH_TIMEOUT):
+                await self.redis.publish(self.channel, codec.dumps_bytes(message))
+        except Exception as exc:  # the lists refresh on their next connect
+            log.warning("redis refresh failed: %s", exc)
 
     async def close(self) -> None:
         await self.redis.aclose()

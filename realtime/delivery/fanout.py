@@ -41,6 +41,8 @@ class Source(Protocol):
 
     async def read_after(self, user_id: str, after: int, upto: int) -> Read: ...
 
+    async def snapshot(self, user_id: str) -> dict[str, Any]: ...
+
 
 class Emitter(Protocol):
     """Puts one event on the wire to some connections of this node, in call order."""
@@ -197,6 +199,26 @@ class Fanout:
             self.metrics.latency.observe(max(time.time() - stored_at, 0.0))
         if skip is None:
             ch.cursor = seq
+
+    async def refresh(self, user_id: str) -> None:
+        """A fresh snapshot (and an empty replay_complete) to every connection of the user:
+        their job list changed without a message. What they have not seen is sent first."""
+        ch = self.channels.get(user_id)
+        if ch is None or not ch.sids:
+            return
+        async with ch.lock:
+            replay = await self.ledger.replay(user_id, ch.cursor, ch.epoch)
+            for m in replay.messages:
+                await self._emit_live(ch, m)
+            snapshot = await self.ledger.snapshot(user_id)
+            done = Replay(
+                None, [], replay.to_seq + 1, replay.to_seq, replay.epoch, True, 0, time.time()
+            )
+            for sid in ch.sids:
+                await self.emitter.emit_to("snapshot", snapshot, (sid,))
+                await self.emitter.emit_to("replay_complete", done.complete, (sid,))
+            ch.epoch = replay.epoch
+            ch.cursor = max(ch.cursor, replay.to_seq)
 
     async def reset_epoch(self, user_id: str) -> None:
         """The stream was recreated under a new epoch: every connection gets a snapshot."""

@@ -29,7 +29,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from .. import codec
-from ..broadcast.redis import CHANNEL, RedisBroadcast
+from ..broadcast.redis import CHANNEL, REFRESH, RedisBroadcast
 from ..codec import SocketIOJson
 from ..domain.job import MESSAGE_TYPES
 from ..store.stream import Stored
@@ -57,6 +57,10 @@ class NodeBroadcast:
         for s in stored:
             await self.fanout.deliver(s.user_id, s.payload)
         await self.remote.send(stored)
+
+    async def refresh(self, user_id: str) -> None:
+        await self.fanout.refresh(user_id)
+        await self.remote.refresh(user_id)
 
     async def close(self) -> None:
         await self.remote.close()
@@ -129,6 +133,9 @@ class StreamRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
             try:
                 if method == "callback":
                     await self._handle_callback(data)
+                elif method == REFRESH and data.get("host_id") != self.host_id:
+                    if self.fanout is not None and isinstance(data.get("user"), str):
+                        await self.fanout.refresh(data["user"])
                 elif method in handlers and data.get("host_id") != self.host_id:
                     await handlers[method](data)
             except asyncio.CancelledError:

@@ -74,6 +74,8 @@ class Job:
     stage_progress: int | None = None
     # Who may claim it: "demo" for the demo worker; None for the team's own pipeline.
     pipeline: str | None = None
+    # Cleared from the user's list ("Clear finished"): left out of snapshots.
+    hidden: bool = False
 
     @property
     def finished(self) -> bool:
@@ -91,7 +93,17 @@ class Job:
             "position": position if self.status == Status.QUEUED else None,
             "error": self.error,
             **({"result": self.result or {}} if self.status == Status.COMPLETED else {}),
+            "videoUrl": self.video_url,
+            "submittedAt": iso(self.submitted_at),
+            "finishedAt": iso(self.finished_at),
+            **({"cancelledBy": self.cancelled_by} if self.error_code == "cancelled" else {}),
         }
+
+    @property
+    def cancelled_by(self) -> str | None:
+        """Who cancelled the job (a user id; None: a backend), from its last message."""
+        m = self.last_message or {}
+        return m.get("cancelledBy") if m.get("code") == "cancelled" else None
 
 
 def apply(
@@ -251,6 +263,9 @@ def _error(job: Job, m: dict[str, Any], now: float) -> dict[str, Any]:
         job.status = Status.FAILED
         job.retry_at = None
         job.finished_at = now
-    return stored_error(
+    payload = stored_error(
         job.job_id, m["error"], code, job.attempt, job.max_attempts, will_retry, job.retry_at
     )
+    if code == "cancelled":
+        payload["cancelledBy"] = m.get("cancelledBy")
+    return payload

@@ -93,8 +93,12 @@ def processing_error(
     return m
 
 
-def cancelled(job_id: str) -> Message:
-    return processing_error(job_id, "cancelled", code="cancelled", will_retry=False)
+def cancelled(job_id: str, by: str | None = None) -> Message:
+    """The processing_error that ends a cancelled job; `by`: the user who cancelled it."""
+    m = processing_error(job_id, "cancelled", code="cancelled", will_retry=False)
+    if by is not None:
+        m["cancelledBy"] = by
+    return m
 
 
 # ---- the stored forms (every field present) ------------------------------------------------------

@@ -139,6 +139,11 @@ class ProcessingErrorIn(_MessageIn):
     # Counted by the server; accepted and ignored so a client can echo a received message.
     attempt = fields.Integer(load_default=None, allow_none=True)
     maxAttempts = fields.Integer(load_default=None, allow_none=True)
+    cancelledBy = fields.String(
+        allow_none=True,
+        validate=USER_ID,
+        metadata={"description": "code cancelled only: the user who cancelled the job"},
+    )
 
 
 MESSAGE_SCHEMAS: dict[str, type[Schema]] = {
@@ -229,7 +234,18 @@ class SubmitJobBody(_Strict):
 
 
 class DemoTokenBody(_Strict):
-    userId = fields.String(required=True, validate=USER_ID)
+    """Either a display name (any text: the user id is derived from it) or a user id."""
+
+    name = fields.String(
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "a display name, as people type it"},
+    )
+    userId = fields.String(validate=USER_ID)
+
+    @validates_schema
+    def _one(self, data: dict[str, Any], **_: Any) -> None:
+        if not (data.get("name") or "").strip() and not data.get("userId"):
+            raise ValidationError("type a name to sign in with", "name")
 
 
 class StatusAllQuery(Schema):
@@ -280,6 +296,7 @@ class ProcessingErrorOut(_Out):
     maxAttempts = fields.Integer(required=True)
     willRetry = fields.Boolean(required=True)
     retryAt = IsoDateTime(required=True, allow_none=True)
+    cancelledBy = fields.String(allow_none=True)  # code cancelled only
 
 
 class JobStateOut(_Strict):
@@ -295,6 +312,10 @@ class JobStateOut(_Strict):
     position = fields.Integer(required=True, allow_none=True)
     error = fields.String(required=True, allow_none=True)
     result = fields.Dict()  # completed jobs only
+    videoUrl = fields.String(required=True, allow_none=True)
+    submittedAt = IsoDateTime(required=True, allow_none=True)
+    finishedAt = IsoDateTime(required=True, allow_none=True)
+    cancelledBy = fields.String(allow_none=True)  # cancelled jobs only: who cancelled it
 
 
 class JobDetailOut(JobStateOut):
@@ -383,5 +404,16 @@ class ReadyOut(_Strict):
     checks = fields.Dict(keys=fields.String(), values=fields.Boolean(), required=True)
 
 
+class ClearedOut(_Strict):
+    cleared = fields.Integer(required=True)
+
+
+class InfoOut(_Strict):
+    demo = fields.Boolean(required=True)
+    version = fields.String(required=True)
+
+
 class DemoTokenOut(_Strict):
     token = fields.String(required=True)
+    userId = fields.String(required=True)
+    name = fields.String(required=True)

@@ -13,13 +13,13 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, bindparam, delete, func, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..domain import messages as msg
 from ..domain.compaction import compact
 from ..domain.errors import Conflict, DomainError, NotFound
-from ..domain.job import ACTIVE, Job, Status
+from ..domain.job import ACTIVE, FINISHED, Job, Status
 from ..domain.messages import Replay
 from . import stream
 from .estimates import Estimates
@@ -45,6 +45,7 @@ _VISIBLE = (
             *(jobs_t.c.status == s.value for s in ACTIVE),
             jobs_t.c.finished_at >= bindparam("cutoff"),
         ),
+        jobs_t.c.hidden == false(),
     )
     .order_by(jobs_t.c.submitted_at, jobs_t.c.job_id)
 )
@@ -162,9 +163,27 @@ class Ledger:
 
         return await self.hops.write(tx)
 
-    async def cancel(self, user_id: str | None, job_id: str) -> Stored:
-        """End a queued, retrying or running job with processing_error `cancelled`."""
-        return await self.publish(user_id, msg.cancelled(job_id))
+    async def cancel(self, user_id: str | None, job_id: str, *, by: str | None = None) -> Stored:
+        """End a queued, retrying or running job with processing_error `cancelled`; `by` is
+        the user who cancelled it (None: a backend)."""
+        return await self.publish(user_id, msg.cancelled(job_id, by))
+
+    async def clear_finished(self, user_id: str) -> int:
+        """Hide the user's finished jobs from their list on every device; how many."""
+
+        def tx(conn: Connection) -> int:
+            result = conn.execute(
+                update(jobs_t)
+                .where(
+                    jobs_t.c.user_id == user_id,
+                    jobs_t.c.status.in_([s.value for s in FINISHED]),
+                    jobs_t.c.hidden == false(),
+                )
+                .values(hidden=True)
+            )
+            return int(result.rowcount or 0)
+
+        return await self.hops.write(tx)
 
     async def heartbeat(self, job_id: str) -> bool:
         """Keep a processing or retrying job from counting as stalled, without a message;

@@ -40,6 +40,7 @@ def job_from_row(row: Row[Any]) -> Job:
         speed=m["speed"] if m["speed"] is not None else 1.0,
         stage_progress=m["stage_progress"],
         pipeline=m["pipeline"],
+        hidden=bool(m["hidden"]),
     )
 
 
@@ -72,4 +73,5 @@ def job_values(job: Job) -> dict[str, Any]:
         "speed": job.speed,
         "stage_progress": job.stage_progress,
         "pipeline": job.pipeline,
+        "hidden": job.hidden,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Float,
     Index,
@@ -12,6 +13,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 
 metadata = MetaData()
@@ -70,6 +72,7 @@ jobs = Table(
     Column("speed", Float, nullable=False, server_default="1"),
     Column("stage_progress", Integer, nullable=True),
     Column("pipeline", String(32), nullable=True),
+    Column("hidden", Boolean, nullable=False, server_default=false()),
     Index("ix_jobs_user", "user_id", "status"),
     Index("ix_jobs_queue", "status", "submitted_at", "job_id"),
     Index("ix_jobs_active", "status", "updated_at"),

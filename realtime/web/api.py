@@ -22,7 +22,21 @@ from ..domain.schemas import (
 )
 from ..store import engine as db
 from .auth import Identity, TokenError
-from .keys import AUTH, ENGINE, LEDGER, METRICS, NOTIFIER, OPENAPI, OUTBOX, SETTINGS, STATE
+from .demo import user_id_for
+from .keys import (
+    AUTH,
+    BROADCAST,
+    DEMO_AUTH,
+    DEMO_LIMIT,
+    ENGINE,
+    LEDGER,
+    METRICS,
+    NOTIFIER,
+    OPENAPI,
+    OUTBOX,
+    SETTINGS,
+    STATE,
+)
 from .middleware import HTTPError
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -125,7 +139,8 @@ async def get_job(request: web.Request) -> web.Response:
 async def cancel_job(request: web.Request) -> web.Response:
     who = identity(request)
     job, _ = await _own_job(request, who)
-    await request.app[OUTBOX].put(request.app[LEDGER].cancel(job.user_id, job.job_id))
+    cancelling = request.app[LEDGER].cancel(job.user_id, job.job_id, by=who.user_id)
+    await request.app[OUTBOX].put(cancelling)
     request.app[NOTIFIER].wake.set()
     found = await request.app[LEDGER].job(job.job_id)
     assert found is not None
@@ -133,6 +148,15 @@ async def cancel_job(request: web.Request) -> web.Response:
     return web.json_response(
         {**job.state(None), "attempt": job.attempt, "maxAttempts": job.max_attempts}
     )
+
+
+async def clear_finished(request: web.Request) -> web.Response:
+    """Hide the user's finished jobs on every tab and device: each of their connections, on
+    every node, gets a fresh snapshot without them."""
+    who = identity(request)
+    cleared = await request.app[LEDGER].clear_finished(who.user_id)
+    await request.app[BROADCAST].refresh(who.user_id)
+    return web.json_response({"cleared": cleared})
 
 
 # ---- polling fallback --------------------------------------------------------------------------
@@ -202,10 +226,23 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def demo_token(request: web.Request) -> web.Response:
-    if not request.app[SETTINGS].demo:
+    issuer = request.app[DEMO_AUTH]
+    if issuer is None:
         raise NotFound("demo mode is off")
+    if not request.app[DEMO_LIMIT].take(request.remote or "?"):
+        raise HTTPError(429, "rate_limited", "too many sign-ins from this address; wait a moment")
     data = await body(request, DemoTokenBody())
-    return web.json_response({"token": request.app[AUTH].issue(data["userId"], ttl=3600)})
+    name = " ".join((data.get("name") or "").split()) or data["userId"]
+    user_id = data.get("userId") or user_id_for(name)
+    token = issuer.issue(user_id, ttl=3600)
+    return web.json_response({"token": token, "userId": user_id, "name": name})
+
+
+async def info(request: web.Request) -> web.Response:
+    """What the page needs to know about this node before signing in."""
+    from .. import __version__
+
+    return web.json_response({"demo": request.app[SETTINGS].demo, "version": __version__})
 
 
 async def index(request: web.Request) -> web.StreamResponse:
@@ -240,6 +277,8 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/api/jobs", submit_job)
     r.add_get("/api/jobs/{job_id}", get_job)
     r.add_post("/api/jobs/{job_id}/cancel", cancel_job)
+    r.add_post("/api/jobs/clear-finished", clear_finished)
+    r.add_get("/mindmap/{job_id}", index)  # the demo's result page: the same single page
     r.add_get("/api/processing/status-all/{user_id}", status_all)
     r.add_get("/api/processing/queue-status/{user_id}", queue_status)
     r.add_post("/api/publish", publish)
@@ -247,6 +286,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/readyz", readyz)
     r.add_get("/metrics", metrics)
     r.add_post("/demo/token", demo_token)
+    r.add_get("/api/info", info)
     r.add_get("/openapi.json", openapi)
     r.add_get("/docs", docs)
     r.add_get("/", index)

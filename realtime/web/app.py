@@ -25,12 +25,14 @@ from ..store.engine import create_engine
 from ..store.ledger import Ledger
 from ..store.migrate import migrate
 from ..workers.notifier import QueueNotifier
-from . import api, middleware, openapi
+from . import api, demo, middleware, openapi
 from .auth import Auth
 from .gateway import Gateway, close_transport
 from .keys import (
     AUTH,
     BROADCAST,
+    DEMO_AUTH,
+    DEMO_LIMIT,
     ENGINE,
     FANOUT,
     FOLLOWER,
@@ -51,8 +53,11 @@ RETENTION_INTERVAL = 60.0
 
 
 def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) -> web.Application:
-    if not settings.jwt_secret:
+    if not settings.jwt_secret and not settings.demo:
         raise ConfigError("REALTIME_JWT_SECRET: not set (or pass --demo for an ephemeral secret)")
+    # Demo tokens are signed with this node's own key: whoever mints one at the open
+    # /demo/token gets nothing another node (sharing REALTIME_JWT_SECRET) accepts.
+    own_key = demo.demo_key() if settings.demo else None
     app = web.Application(
         middlewares=[
             middleware.cors_middleware(settings.cors_origins),
@@ -65,7 +70,13 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         engine, history_size=settings.history_size, history_ttl=settings.history_ttl, clock=clock
     )
     metrics = Metrics()
-    auth = Auth(settings.jwt_secret, algorithm=settings.jwt_algorithm, leeway=settings.jwt_leeway)
+    primary = settings.jwt_secret or own_key
+    assert primary is not None
+    extra = (own_key,) if own_key and settings.jwt_secret else ()
+    auth = Auth(
+        primary, algorithm=settings.jwt_algorithm, leeway=settings.jwt_leeway, also_accept=extra
+    )
+    demo_auth = Auth(own_key, algorithm=settings.jwt_algorithm) if own_key else None
     state = NodeState()
 
     manager: Any = None
@@ -124,6 +135,8 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app[GATEWAY] = gateway
     app[NOTIFIER] = QueueNotifier(ledger, outbox, interval=0.5)
     app[OPENAPI] = openapi.build()
+    app[DEMO_AUTH] = demo_auth
+    app[DEMO_LIMIT] = demo.PerAddress()
     api.setup_routes(app)
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(drain)

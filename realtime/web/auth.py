@@ -22,8 +22,20 @@ class Identity:
 
 
 class Auth:
-    def __init__(self, secret: str, *, algorithm: str = "HS256", leeway: int = 10) -> None:
+    """Signs with `secret`; accepts tokens signed with it or with any of `also_accept` (a demo
+    node's own ephemeral key, so that its open /demo/token never holds the shared secret's
+    power)."""
+
+    def __init__(
+        self,
+        secret: str,
+        *,
+        algorithm: str = "HS256",
+        leeway: int = 10,
+        also_accept: tuple[str, ...] = (),
+    ) -> None:
         self._secret = secret
+        self._keys = (secret, *also_accept)
         self._algorithm = algorithm
         self._leeway = leeway
 
@@ -39,17 +51,25 @@ class Auth:
     def verify(self, token: object) -> Identity:
         if not isinstance(token, str) or not token or len(token) > 4096:
             raise TokenError("missing token")
-        try:
-            # The algorithm list is pinned: a token cannot choose `none` or another key type.
-            claims = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[self._algorithm],
-                leeway=self._leeway,
-                options={"require": ["exp", "sub"]},
-            )
-        except jwt.PyJWTError as exc:
-            raise TokenError(str(exc)) from None
+        claims: dict[str, object] | None = None
+        problem = "bad token"
+        for key in self._keys:
+            try:
+                # The algorithm list is pinned: a token cannot choose `none` or another key type.
+                claims = jwt.decode(
+                    token,
+                    key,
+                    algorithms=[self._algorithm],
+                    leeway=self._leeway,
+                    options={"require": ["exp", "sub"]},
+                )
+                break
+            except jwt.InvalidSignatureError as exc:
+                problem = str(exc)  # maybe the next key
+            except jwt.PyJWTError as exc:
+                raise TokenError(str(exc)) from None
+        if claims is None:
+            raise TokenError(problem)
         sub = claims.get("sub")
         if not isinstance(sub, str) or not USER_ID_RE.match(sub):
             raise TokenError("bad sub")

@@ -20,6 +20,7 @@ from ..loops import supervise
 from ..metrics import Metrics
 from ..store.ledger import Ledger
 from .auth import Auth, TokenError
+from .demo import TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -34,25 +35,6 @@ async def close_transport(eio: Any, eio_sid: str) -> None:
     with contextlib.suppress(Exception):
         await asyncio.wait_for(sock.close(wait=False, reason=eio.reason.SERVER_DISCONNECT), 1.0)
     eio.sockets.pop(eio_sid, None)
-
-
-class TokenBucket:
-    """`rate` events a second on average, bursts up to `burst`."""
-
-    def __init__(self, rate: float, burst: float) -> None:
-        self.rate = rate
-        self.burst = burst
-        self.tokens = burst
-        self.at = time.monotonic()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
 
 
 @dataclass

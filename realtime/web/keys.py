@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ..store.ledger import Ledger
     from ..workers.notifier import QueueNotifier
     from .auth import Auth
+    from .demo import PerAddress
     from .gateway import Gateway
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings")
@@ -39,3 +40,6 @@ SIO: web.AppKey[Any] = web.AppKey("sio")
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
 NOTIFIER: web.AppKey[QueueNotifier] = web.AppKey("notifier")
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
+# Demo mode only (None otherwise): signs /demo/token tokens with the node's own key.
+DEMO_AUTH: web.AppKey[Auth | None] = web.AppKey("demo_auth")
+DEMO_LIMIT: web.AppKey[PerAddress] = web.AppKey("demo_limit")

@@ -20,6 +20,7 @@ _ERRORS = {
     "409": "conflict: the job is finished, or belongs to another user",
     "413": "too_large: the body is over the size limit",
     "415": "unsupported_media_type",
+    "429": "rate_limited: too many requests from this address; wait a moment",
     "503": "unavailable: the database cannot answer right now; try again",
 }
 
@@ -47,6 +48,21 @@ _PATHS: dict[str, dict[str, dict[str, Any]]] = {
             "security": "bearer",
             "answers": {"200": ("the job, now failed with error `cancelled`", "JobDetailOut")},
             "errors": ("400", "401", "404", "409", "503"),
+        }
+    },
+    "/api/jobs/clear-finished": {
+        "post": {
+            "summary": "Hide the user's finished jobs from their list on every device: every "
+            "connection of the user gets a fresh snapshot without them",
+            "security": "bearer",
+            "answers": {"200": ("how many jobs were cleared", "ClearedOut")},
+            "errors": ("401", "503"),
+        }
+    },
+    "/api/info": {
+        "get": {
+            "summary": "What a page needs before signing in: is this a demo node",
+            "answers": {"200": ("about this node", "InfoOut")},
         }
     },
     "/api/processing/status-all/{user_id}": {
@@ -78,11 +94,11 @@ _PATHS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "/demo/token": {
         "post": {
-            "summary": "Demo mode only: a token for a demo user, signed with the demo node's "
-            "own key",
+            "summary": "Demo mode only: a token for a display name (or a user id), signed "
+            "with the demo node's own key; rate-limited per address",
             "body": "DemoTokenBody",
-            "answers": {"200": ("the token", "DemoTokenOut")},
-            "errors": ("400", "404", "413", "415"),
+            "answers": {"200": ("the token and the user id derived from the name", "DemoTokenOut")},
+            "errors": ("400", "404", "413", "415", "429"),
         }
     },
     "/healthz": {
@@ -114,6 +130,8 @@ _SCHEMAS = (
     "PublishOut",
     "DemoTokenBody",
     "DemoTokenOut",
+    "ClearedOut",
+    "InfoOut",
     "HealthOut",
     "ReadyOut",
     "ProgressUpdateIn",

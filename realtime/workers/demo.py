@@ -97,6 +97,27 @@ def failure_of(video_url: str | None) -> Failure | None:
     return Failure(stage, mode == "always")
 
 
+_TOPICS = (
+    ("Key ideas", ("The main argument", "Why it matters", "What changes")),
+    ("Examples", ("A case from the talk", "A counter-example", "A demo")),
+    ("Open questions", ("What was left out", "What to try next")),
+    ("Terms", ("Definitions", "Related work")),
+    ("Takeaways", ("For beginners", "For practitioners", "One thing to remember")),
+)
+
+
+def mind_map(rng: random.Random, title: str) -> dict[str, Any]:
+    """A made-up outline for the demo's result page: the video's title, a few branches."""
+    branches = rng.sample(_TOPICS, k=rng.randint(3, len(_TOPICS)))
+    return {
+        "title": title,
+        "children": [
+            {"title": name, "children": [{"title": t, "children": []} for t in leaves]}
+            for name, leaves in branches
+        ],
+    }
+
+
 def resume_stage(job: Job) -> str:
     """Where an attempt starts: a retry at the stage that failed, else at the beginning."""
     if job.status == Status.RETRYING and job.stage in WORK_STAGES:
@@ -325,10 +346,14 @@ class DemoWorker:
                 if progress > last_sent and now - last_time >= MIN_STEP_SECONDS:
                     await self._progress(run, stage, progress, now - started, title)
                     last_sent, last_time = progress, now
+        outline = mind_map(self.rng, title or "The video")
         result = {
             "mindmapId": f"mm_{uuid.uuid4().hex[:16]}",
             "videoId": video_id,
-            "nodes": self.rng.randint(12, 60),
+            "nodes": 1 + sum(1 + len(branch["children"]) for branch in outline["children"]),
+            # The demo page's result view: the outline below, read from GET /api/jobs/{id}.
+            "url": f"/mindmap/{job.job_id}",
+            "outline": outline,
         }
         await self._publish(
             job, msg.processing_complete(job.job_id, result=result, video_title=title)

@@ -252,13 +252,101 @@ async def test_health_ready_metrics_and_index_need_no_token(
 async def test_demo_token_only_in_demo_mode(
     start_server: Any, sqlite_url: str, http: ClientSession
 ) -> None:
+    from realtime.web.auth import TokenError
     from tests.support import make_settings
 
     demo = await start_server(make_settings(sqlite_url, demo=True))
     async with http.post(f"{demo.url}/demo/token", json={"userId": "visitor"}) as r:
-        assert r.status == 200 and demo.auth.verify((await r.json())["token"]).user_id == "visitor"
+        assert r.status == 200
+        token = (await r.json())["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    async with http.get(f"{demo.url}/api/processing/queue-status/visitor", headers=headers) as r:
+        assert r.status == 200, "the demo node accepts its own tokens"
+    # ...signed with the node's own key, never the shared secret: nobody else takes them.
+    with pytest.raises(TokenError):
+        demo.auth.verify(token)
+    prod = await start_server(make_settings(sqlite_url, demo=False))
+    async with http.get(f"{prod.url}/api/processing/queue-status/visitor", headers=headers) as r:
+        assert r.status == 401
     async with http.post(f"{demo.url}/demo/token", json={"userId": "bad id!"}) as r:
         assert r.status == 400
-    prod = await start_server(make_settings(sqlite_url, demo=False))
     async with http.post(f"{prod.url}/demo/token", json={"userId": "visitor"}) as r:
         assert r.status == 404 and (await r.json())["error"] == "not_found"
+
+
+async def test_demo_sign_in_takes_names_as_people_type_them(
+    start_server: Any, sqlite_url: str, http: ClientSession
+) -> None:
+    from tests.support import make_settings
+
+    demo = await start_server(make_settings(sqlite_url, demo=True))
+    ids = {}
+    for name in ("Alice Smith", "Zoë Müller", "李小龍", "x" * 100, "  Alice   Smith "):
+        async with http.post(f"{demo.url}/demo/token", json={"name": name}) as r:
+            body = await r.json()
+            assert r.status == 200, body
+            assert body["name"] == " ".join(name.split())
+            ids[name] = body["userId"]
+    assert ids["Alice Smith"].startswith("alice-smith-")
+    assert ids["Zoë Müller"].startswith("zoe-muller-")
+    assert ids["  Alice   Smith "] == ids["Alice Smith"], "the same name is the same user"
+    assert len(set(ids.values())) == 4
+    for bad in ({"name": "   "}, {"name": "y" * 101}, {}):
+        async with http.post(f"{demo.url}/demo/token", json=bad) as r:
+            body = await r.json()
+            assert r.status == 400 and "name" in body["fields"], body
+
+
+async def test_demo_token_is_rate_limited(
+    start_server: Any, sqlite_url: str, http: ClientSession
+) -> None:
+    from tests.support import make_settings
+
+    demo = await start_server(make_settings(sqlite_url, demo=True))
+    codes = []
+    for i in range(40):
+        async with http.post(f"{demo.url}/demo/token", json={"name": f"n{i}"}) as r:
+            codes.append(r.status)
+    assert codes[:10] == [200] * 10 and codes.count(429) >= 25, codes
+
+
+async def test_job_states_say_where_when_and_who(server: Any, http: ClientSession) -> None:
+    url = "https://youtu.be/dQw4w9WgXcQ"
+    async with http.post(
+        f"{server.url}/api/jobs", json={"videoUrl": url}, headers=server.headers("kim")
+    ) as r:
+        job_id = (await r.json())["jobId"]
+    async with http.post(
+        f"{server.url}/api/jobs/{job_id}/cancel", headers=server.headers("kim")
+    ) as r:
+        state = await r.json()
+    assert state["videoUrl"] == url and state["submittedAt"].endswith("Z")
+    assert state["finishedAt"] and state["cancelledBy"] == "kim" and state["error"] == "cancelled"
+    from realtime.domain.schemas import JobDetailOut
+
+    JobDetailOut().load(state)
+
+
+async def test_clear_finished_hides_them_on_every_tab(
+    server: Any, http: ClientSession, connect: Any
+) -> None:
+    from realtime.tracker import Tracker
+    from realtime.web.keys import BROADCAST
+
+    tracker = Tracker(server.ledger, server.app[BROADCAST])
+    done = await tracker.submit("lee", "https://youtu.be/dQw4w9WgXcQ")
+    await tracker.update_progress(done, "url_validation", 1)
+    await tracker.complete(done, {"url": "/r"})
+    running = await tracker.submit("lee", "https://youtu.be/dQw4w9WgXcQ")
+    tabs = [await connect(server, "lee") for _ in range(2)]
+    assert len(tabs[0].of("snapshot")[-1]["jobs"]) == 2
+    async with http.post(
+        f"{server.url}/api/jobs/clear-finished", headers=server.headers("lee")
+    ) as r:
+        assert r.status == 200 and (await r.json()) == {"cleared": 1}
+    for tab in tabs:
+        await tab.wait_for(lambda t=tab: len(t.of("snapshot")) == 2)
+        assert [j["jobId"] for j in tab.of("snapshot")[-1]["jobs"]] == [running]
+        assert tab.of("replay_complete")[-1]["recovered"] is True
+    late = await connect(server, "lee")
+    assert [j["jobId"] for j in late.of("snapshot")[-1]["jobs"]] == [running], "remembered"
