@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -64,13 +65,24 @@ def _serve_settings(args: argparse.Namespace) -> Settings:
 async def _serve(settings: Settings, host: str, port: int) -> None:
     from aiohttp import web
 
+    from .store.engine import is_unavailable
     from .web.app import create_app, drain
     from .web.gcpacer import GcPacer
     from .web.keys import GATEWAY
 
     app = create_app(settings)
     runner = web.AppRunner(app, shutdown_timeout=2.0, handle_signals=False)
-    await runner.setup()
+    try:
+        await runner.setup()  # migrates first: the database must answer
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        with contextlib.suppress(Exception):
+            await runner.cleanup()
+        detail = (str(getattr(exc, "orig", None) or exc).splitlines() or [""])[0]
+        raise CliError(
+            f"database unavailable: {detail or type(exc).__name__}", EXIT_RUNTIME
+        ) from None
     site = web.TCPSite(runner, host, port)
     await site.start()
     # Process-wide, so run by the process that owns the heap, not by create_app.
@@ -94,7 +106,12 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     except Exception as exc:
         logging.getLogger("realtime").warning("drain: %s", exc)
     await asyncio.sleep(0.2)
-    await asyncio.wait_for(runner.cleanup(), settings.drain_seconds / 2)
+    try:
+        await asyncio.wait_for(runner.cleanup(), settings.drain_seconds / 2)
+    except TimeoutError:
+        # Whatever is still open is cut when the process exits; every client reconnects
+        # elsewhere with its lastSeq, so nothing is lost by not waiting longer.
+        logging.getLogger("realtime").warning("drain: connections still open at exit")
     pacer.cancel()
 
 
@@ -257,7 +274,7 @@ def _run_db(fn: Callable[[Settings], Awaitable[int]]) -> int:
 
     settings = load_settings()
     try:
-        return asyncio.run(asyncio.wait_for(fn(settings), 60))
+        return asyncio.run(asyncio.wait_for(fn(settings), max(10.0, 2 * settings.db_timeout)))
     except DomainError as exc:
         raise CliError(exc.message) from None
     except (OperationalError, InterfaceError, DBAPIError, OSError, TimeoutError) as exc:

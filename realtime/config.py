@@ -57,6 +57,12 @@ VARIABLES: tuple[tuple[str, str, str], ...] = (
         "A `processing` or `retrying` job with no message, heartbeat or due retry for this "
         "long ends with `processing_error` code `stalled`.",
     ),
+    (
+        "REALTIME_DB_TIMEOUT",
+        "5",
+        "Seconds an API call, a connect or a CLI verb waits for the database before it gives up "
+        "with 503 `unavailable` (a connect: the client retries; the CLI: exit 1).",
+    ),
     ("PORT", "8080", "The port `serve` listens on when `--port` is not given (Procfile)."),
 )
 
@@ -77,6 +83,8 @@ class Settings:
     history_size: int = 1000
     max_connections_per_user: int = 20
     stall_seconds: int = 900
+    # Seconds an API call or a connect may wait for the database before it is 503/retried.
+    db_timeout: float = 5.0
     demo: bool = False
     # Not in the contract's variables: knobs for tests and operators.
     follow_interval: float = 0.25
@@ -180,4 +188,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         history_size=_int(env, "REALTIME_HISTORY_SIZE", 1000, 1),
         max_connections_per_user=_int(env, "REALTIME_MAX_CONNECTIONS_PER_USER", 20, 1),
         stall_seconds=_int(env, "REALTIME_STALL_SECONDS", 900, 1),
+        db_timeout=float(_int(env, "REALTIME_DB_TIMEOUT", 5, 1)),
     )

@@ -20,7 +20,7 @@ from .domain.times import iso
 from .store.claims import Claims
 from .store.engine import create_engine, sqlite_path
 from .store.ledger import Ledger
-from .store.migrate import migrate
+from .store.migrate import ensure_schema
 
 
 class Tracker:
@@ -57,7 +57,7 @@ class Tracker:
         if self._owns_engine:
             path = sqlite_path(self.ledger.engine)
             fresh = path is not None and not path.exists()
-            await migrate(self.ledger.engine)
+            await ensure_schema(self.ledger.engine)
             if fresh:
                 # Almost always a mistake: the server's database is elsewhere.
                 print(

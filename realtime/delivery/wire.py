@@ -20,6 +20,9 @@ the bytes it saves on the wire.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,9 +31,32 @@ from engineio.async_drivers.aiohttp import WebSocket as EngineIOWebSocket
 
 from .. import codec
 
+log = logging.getLogger(__name__)
+
 # A connection whose transport holds more than this is not keeping up: it gets the queue (and
 # python-engineio's own back-pressure) instead of an ever-growing transport buffer.
 MAX_BUFFERED = 1 << 20
+# WebSocket close code for a peer that broke the protocol (RFC 6455).
+PROTOCOL_ERROR = 1002
+
+
+class RateLimitedLog:
+    """A log line for the first of a kind of bad input, then at most one a minute with a count:
+    a peer sending garbage must not flood the log."""
+
+    def __init__(self, what: str, every: float = 60.0) -> None:
+        self.what = what
+        self.every = every
+        self.count = 0
+        self._said = -every
+
+    def note(self, exc: BaseException) -> None:
+        self.count += 1
+        now = time.monotonic()
+        if now - self._said >= self.every:
+            self._said = now
+            detail = (str(exc).splitlines() or [""])[0][:200] or type(exc).__name__
+            log.warning("%s (%d so far): %s", self.what, self.count, detail)
 
 
 class TrackingWebSocket(EngineIOWebSocket):  # type: ignore[misc]
@@ -46,15 +72,24 @@ class TrackingWebSocket(EngineIOWebSocket):  # type: ignore[misc]
             eio_socket.fast_ws = self._sock
         try:
             await self.handler(self)
+        except Exception as exc:
+            # A malformed Engine.IO frame makes python-engineio raise here. The connection is
+            # a WebSocket now: close it (protocol error) rather than let the error reach the
+            # HTTP layer, which would write a 500 into the upgraded socket.
+            bad: RateLimitedLog | None = getattr(self.server, "bad_frames", None)
+            if bad is not None:
+                bad.note(exc)
+            with contextlib.suppress(Exception):
+                await self._sock.close(code=PROTOCOL_ERROR, message=b"bad frame")
         finally:
             if eio_socket is not None:
                 eio_socket.fast_ws = None
             # aiohttp keeps the exception that ended the connection (a reset while closing, for
             # a client that left abruptly) on the response, and its traceback keeps a frame
             # that holds the response: a cycle that only a full collection would free.
-            exc = self._sock.exception()
-            if exc is not None:
-                exc.__traceback__ = None
+            ended = self._sock.exception()
+            if ended is not None:
+                ended.__traceback__ = None
         return self._sock
 
     async def wait(self) -> str | bytes | None:
@@ -78,6 +113,7 @@ def install(sio: Any) -> None:
     eio = sio.eio
     # A copy: the driver table is shared by every server in the process.
     eio._async = {**eio._async, "websocket": TrackingWebSocket}
+    eio.bad_frames = RateLimitedLog("malformed Engine.IO frame; connection closed")
 
 
 def text_frame(payload: bytes) -> bytes:

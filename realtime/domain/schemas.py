@@ -86,16 +86,18 @@ class ConnectAuth(Schema):
         unknown = "exclude"
 
     token = fields.String(required=True, validate=validate.Length(min=1, max=4096))
-    lastSeq = fields.Integer(load_default=None, allow_none=True, strict=True)
+    lastSeq = fields.Integer(
+        load_default=None, allow_none=True, strict=True, validate=validate.Range(0, MAX_SEQ)
+    )
     epoch = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
 
 
 class AckBody(_Strict):
-    seq = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    seq = fields.Integer(required=True, strict=True, validate=validate.Range(0, MAX_SEQ))
 
 
 class ResumeBody(_Strict):
-    lastSeq = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    lastSeq = fields.Integer(required=True, strict=True, validate=validate.Range(0, MAX_SEQ))
     epoch = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
 
 

@@ -10,8 +10,13 @@ from typing import Any
 from sqlalchemy import Engine, Table, any_, bindparam, event, text
 from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
+
+# How long a SQLite statement waits for another process's write lock before it fails
+# ("database is locked": a 503 at the API, exit 1 at the CLI) instead of hanging the caller.
+BUSY_SECONDS = 5.0
 
 
 def is_sqlite(url: str) -> bool:
@@ -30,7 +35,7 @@ def create_engine(url: str) -> AsyncEngine:
             poolclass=AsyncAdaptedQueuePool,
             pool_size=4,
             max_overflow=4,
-            connect_args={"timeout": 30},
+            connect_args={"timeout": BUSY_SECONDS},
         )
 
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -49,7 +54,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={int(BUSY_SECONDS * 1000)}")
     cur.close()
 
 
@@ -77,7 +82,7 @@ def sync_twin(
         poolclass=QueuePool,
         pool_size=size,
         max_overflow=0,
-        connect_args={"timeout": 30, "check_same_thread": False},
+        connect_args={"timeout": BUSY_SECONDS, "check_same_thread": False},
         **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
     event.listen(twin, "connect", _sqlite_pragmas)
@@ -116,6 +121,17 @@ def plan_per_execution(conn: Any, on: bool) -> None:
     if conn.dialect.name == "postgresql":
         mode = "force_custom_plan" if on else "auto"
         conn.exec_driver_sql(f"SET LOCAL plan_cache_mode = {mode}")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The database is down, unreachable, locked past its timeout, read-only or full: worth a
+    503 and a retry, not a 500."""
+    if isinstance(exc, OperationalError | InterfaceError | TimeoutError | OSError):
+        return True
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    # Raised by asyncpg outside SQLAlchemy's wrapping (pool checkout, a dropped connection).
+    return type(exc).__module__.startswith("asyncpg") and "Connection" in type(exc).__name__
 
 
 async def ping(engine: AsyncEngine, timeout: float = 1.5) -> bool:

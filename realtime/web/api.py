@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 from marshmallow import Schema, ValidationError
 
+from .. import codec
 from ..domain.errors import Invalid, NotFound
 from ..domain.job import DEMO, Job
 from ..domain.schemas import (
@@ -40,6 +41,16 @@ from .keys import (
 from .middleware import HTTPError
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+def _loads(text: str) -> Any:
+    """JSON bodies through the codec; nesting too deep to decode is just not valid JSON."""
+    try:
+        return codec.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 _USER_ID = re.compile(USER_ID_RE)
 _JOB_ID = re.compile(ID_RE)
 
@@ -75,7 +86,9 @@ def same_user(request: web.Request, who: Identity) -> str:
 async def body(request: web.Request, schema: Schema, what: str = "request body") -> dict[str, Any]:
     """The JSON object in the request, validated by `schema`; Invalid (400) otherwise."""
     try:
-        raw = await request.json()
+        raw = await request.json(loads=_loads)
+    except web.HTTPRequestEntityTooLarge:
+        raise  # 413 too_large, as JSON (middleware)
     except Exception:
         raise Invalid("the body must be JSON", {"_body": ["not valid JSON"]}) from None
     if not isinstance(raw, dict):
@@ -277,7 +290,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_post("/api/jobs", submit_job)
     r.add_get("/api/jobs/{job_id}", get_job)
     r.add_post("/api/jobs/{job_id}/cancel", cancel_job)
-    r.add_post("/api/jobs/clear-finished", clear_finished)
+    r.add_post("/api/processing/clear-finished", clear_finished)
     r.add_get("/mindmap/{job_id}", index)  # the demo's result page: the same single page
     r.add_get("/api/processing/status-all/{user_id}", status_all)
     r.add_get("/api/processing/queue-status/{user_id}", queue_status)

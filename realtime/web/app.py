@@ -9,7 +9,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import socketio
 from aiohttp import web
 
 from ..broadcast.base import Broadcast, LocalBroadcast
@@ -27,7 +26,7 @@ from ..store.migrate import migrate
 from ..workers.notifier import QueueNotifier
 from . import api, demo, middleware, openapi
 from .auth import Auth
-from .gateway import Gateway, close_transport
+from .gateway import Gateway, Server, close_transport
 from .keys import (
     AUTH,
     BROADCAST,
@@ -46,6 +45,7 @@ from .keys import (
     SIO,
     STATE,
 )
+from .outage import Outage
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app = web.Application(
         middlewares=[
             middleware.cors_middleware(settings.cors_origins),
-            middleware.error_middleware,
+            middleware.error_middleware(Outage(log), settings.db_timeout),
         ],
         client_max_size=settings.max_message_bytes,
     )
@@ -87,7 +87,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     cors: Any = (
         None if settings.cors_origins is None else middleware.SocketOrigins(settings.cors_origins)
     )
-    sio = socketio.AsyncServer(
+    sio = Server(
         async_mode="aiohttp",
         client_manager=manager,
         cors_allowed_origins=cors,

@@ -9,32 +9,69 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import socketio
+from engineio.packet import NOOP, Packet
 from marshmallow import Schema, ValidationError
 from socketio.exceptions import ConnectionRefusedError as Refused
 
 from ..config import Settings
 from ..delivery.fanout import Fanout
 from ..delivery.health import NodeState
+from ..delivery.wire import RateLimitedLog
 from ..domain.schemas import AckBody, ConnectAuth, ResumeBody
 from ..loops import supervise
 from ..metrics import Metrics
 from ..store.ledger import Ledger
 from .auth import Auth, TokenError
 from .demo import TokenBucket
+from .outage import Outage
 
 log = logging.getLogger(__name__)
 
 
+# WebSocket close code for "going away, come back": the client reconnects (RFC 6455 1012).
+SERVICE_RESTART = 1012
+
+
+class Server(socketio.AsyncServer):  # type: ignore[misc]
+    """python-socketio's server, answering a packet it cannot decode (deeply nested JSON, an
+    unknown type) by closing that one connection, where the stock one raises in a task whose
+    exception nobody reads and leaves the client waiting."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.bad_packets = RateLimitedLog("malformed Socket.IO packet; connection closed")
+
+    async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
+        try:
+            await super()._handle_eio_message(eio_sid, data)
+        except (ValueError, TypeError, KeyError, RecursionError, OverflowError) as exc:
+            self.bad_packets.note(exc)
+            await close_transport(self.eio, eio_sid)
+
+
 async def close_transport(eio: Any, eio_sid: str) -> None:
-    """Close one Engine.IO connection without waiting for the client to read the CLOSE packet
-    (`eio.disconnect` waits for that, forever for a polling client that stopped polling).
-    socket.io-client treats it as a transport close and reconnects by itself."""
+    """Drop one Engine.IO connection the way a failing network would, so that every client
+    (socket.io-client, python-socketio, the other ports) reconnects by itself, with its
+    lastSeq: no Engine.IO CLOSE packet, which python-socketio's client takes as "the server
+    let me go" and does not reconnect after. A WebSocket gets a close frame (1012); a
+    long-polling session is forgotten and its pending GET answered with a NOOP, so the next
+    poll fails (400, unknown session) and the client starts over."""
     sock = eio.sockets.get(eio_sid)
     if sock is None:
         return
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(sock.close(wait=False, reason=eio.reason.SERVER_DISCONNECT), 1.0)
+    ws = getattr(sock, "fast_ws", None)
+    if ws is not None and sock.upgraded:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(ws.close(code=SERVICE_RESTART, message=b"restarting"), 1.0)
+        return
     eio.sockets.pop(eio_sid, None)
+    with contextlib.suppress(Exception):
+        sock.queue.put_nowait(Packet(NOOP))
+    with contextlib.suppress(Exception):
+        # The server side of the session ends now (disconnect handlers run), without a packet.
+        reason = eio.reason.TRANSPORT_CLOSE
+        await asyncio.wait_for(sock.close(wait=False, abort=True, reason=reason), 1.0)
 
 
 @dataclass
@@ -67,6 +104,8 @@ class Gateway:
         self.metrics = metrics
         self.state = state
         self.sessions: dict[str, Session] = {}
+        self._attaching: set[asyncio.Task[None]] = set()
+        self.outage = Outage(log)
         self._auth_schema = ConnectAuth()
         self._ack_schema = AckBody()
         self._resume_schema = ResumeBody()
@@ -102,8 +141,15 @@ class Gateway:
         return Refused(reason)
 
     async def on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        """Final refusals (unauthorized, too_many_connections) are connect_errors. Everything a
+        connection is sent comes after its CONNECT packet: the replay runs in a task that
+        python-socketio's CONNECT is already queued ahead of. A node that cannot serve right
+        now (draining, database unavailable) accepts, then drops the transport: stock
+        clients treat a refused connect as final but reconnect after a lost transport."""
         if self.state.draining:
-            raise self._refuse("unavailable")
+            self.metrics.refused.labels("unavailable").inc()
+            self._drop_soon(sid)
+            return
         try:
             body = self._auth_schema.load(auth if isinstance(auth, dict) else {})
         except ValidationError as exc:
@@ -121,13 +167,34 @@ class Gateway:
         self.fanout.reserve(user_id)
         rate = self.settings.client_events_per_second
         self.sessions[sid] = Session(user_id, TokenBucket(rate, rate * 2))
-        try:
-            await self.fanout.attach(sid, user_id, body["lastSeq"], body["epoch"])
-        except Exception:
-            self.sessions.pop(sid, None)
-            log.exception("connect of %s failed", user_id)
-            raise self._refuse("unavailable") from None
         self.metrics.connections.inc()
+        task = asyncio.create_task(self._attach(sid, user_id, body["lastSeq"], body["epoch"]))
+        self._attaching.add(task)
+        task.add_done_callback(self._attaching.discard)
+
+    async def _attach(
+        self, sid: str, user_id: str, last_seq: int | None, epoch: str | None
+    ) -> None:
+        try:
+            await self.fanout.attach(sid, user_id, last_seq, epoch)
+        except Exception as exc:
+            self.metrics.refused.labels("unavailable").inc()
+            self.outage.failed("connect", exc)
+            await self._drop(sid)
+            return
+        self.outage.ok()
+        if sid not in self.sessions:  # it left while its replay was read
+            self.fanout.detach(sid, user_id)
+
+    def _drop_soon(self, sid: str) -> None:
+        task = asyncio.create_task(self._drop(sid))
+        self._attaching.add(task)
+        task.add_done_callback(self._attaching.discard)
+
+    async def _drop(self, sid: str) -> None:
+        eio_sid = self.sio.manager.eio_sid_from_sid(sid, "/")
+        if eio_sid is not None:
+            await close_transport(self.sio.eio, eio_sid)
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         self._release_pending_poll(sid)
@@ -168,7 +235,11 @@ class Gateway:
         if isinstance(admitted, dict):
             return admitted
         session, body = admitted
-        await self.ledger.ack(session.user_id, body["seq"])
+        try:
+            await self.ledger.ack(session.user_id, body["seq"])
+        except Exception as exc:
+            self.outage.failed("ack", exc)
+            return _error("unavailable", "the service cannot store that now; try again")
         return None
 
     async def on_resume(self, sid: str, data: Any = None) -> dict[str, Any] | None:
@@ -178,5 +249,9 @@ class Gateway:
         if isinstance(admitted, dict):
             return admitted
         session, body = admitted
-        await self.fanout.resume(sid, session.user_id, body["lastSeq"], body["epoch"])
+        try:
+            await self.fanout.resume(sid, session.user_id, body["lastSeq"], body["epoch"])
+        except Exception as exc:
+            self.outage.failed("resume", exc)
+            return _error("unavailable", "the service cannot replay now; try again")
         return None

@@ -10,6 +10,8 @@ from typing import Any
 from aiohttp import web
 
 from ..domain.errors import DomainError
+from ..store.engine import is_unavailable
+from .outage import Outage
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -47,9 +49,37 @@ def json_error(
     return web.json_response(body, status=status)
 
 
-@web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error leaves as JSON: {"error": CODE, "message": TEXT[, "fields": {...}]}."""
+def error_middleware(outage: Outage, timeout: float) -> Any:
+    """Every error leaves as JSON: {"error": CODE, "message": TEXT[, "fields": {...}]}. An API
+    call that cannot get the database within `timeout` seconds, or whose database is down or
+    full, is 503 `unavailable` (one log line per outage), never a hang and never a 500."""
+
+    @web.middleware
+    async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        bounded = request.path.startswith(BOUNDED)
+        try:
+            if not bounded:
+                return await _answer(request, handler)
+            async with asyncio.timeout(timeout):
+                resp = await _answer(request, handler)
+            outage.ok()
+            return resp
+        except TimeoutError as exc:
+            outage.failed(f"{request.method} {request.path}", exc or TimeoutError("timed out"))
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            outage.failed(f"{request.method} {request.path}", exc)
+        return json_error(503, "unavailable", "the service cannot answer right now; try again")
+
+    return errors
+
+
+# Paths whose handlers use the database: bounded in time.
+BOUNDED = ("/api/", "/demo/")
+
+
+async def _answer(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except DomainError as exc:
@@ -66,7 +96,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return resp
     except asyncio.CancelledError:
         raise
-    except Exception:
+    except Exception as exc:
+        if is_unavailable(exc) or isinstance(exc, TimeoutError):
+            raise  # 503, counted by the outage above
         log.exception("unhandled error on %s %s", request.method, request.path)
         return json_error(500, "internal", "internal server error")
 

@@ -50,7 +50,7 @@ _PATHS: dict[str, dict[str, dict[str, Any]]] = {
             "errors": ("400", "401", "404", "409", "503"),
         }
     },
-    "/api/jobs/clear-finished": {
+    "/api/processing/clear-finished": {
         "post": {
             "summary": "Hide the user's finished jobs from their list on every device: every "
             "connection of the user gets a fresh snapshot without them",

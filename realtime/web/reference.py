@@ -105,8 +105,10 @@ def socketio_page() -> str:
         "get a new token, then connect again |",
         "| `too_many_connections` | the user has REALTIME_MAX_CONNECTIONS_PER_USER connections "
         "on this node | final: close another tab |",
-        "| `unavailable` | the node cannot serve right now (database down, draining) | retry "
-        "with backoff: it is transient |",
+        "",
+        "A node that cannot serve right now (draining, the database not answering) never "
+        "refuses: it accepts the connection, then drops its transport, so every client "
+        "(which treats a refusal as final) reconnects with backoff and gets in once it can.",
         "",
         "## Server to client",
         "",

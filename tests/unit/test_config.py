@@ -61,3 +61,14 @@ def test_stall_seconds_is_read_and_checked() -> None:
     assert load_settings({"REALTIME_STALL_SECONDS": "60"}).stall_seconds == 60
     with pytest.raises(ConfigError, match="REALTIME_STALL_SECONDS"):
         load_settings({"REALTIME_STALL_SECONDS": "0"})
+
+
+def test_the_schema_head_names_the_newest_migration() -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from realtime.store.migrate import HEAD, MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD

@@ -341,7 +341,7 @@ async def test_clear_finished_hides_them_on_every_tab(
     tabs = [await connect(server, "lee") for _ in range(2)]
     assert len(tabs[0].of("snapshot")[-1]["jobs"]) == 2
     async with http.post(
-        f"{server.url}/api/jobs/clear-finished", headers=server.headers("lee")
+        f"{server.url}/api/processing/clear-finished", headers=server.headers("lee")
     ) as r:
         assert r.status == 200 and (await r.json()) == {"cleared": 1}
     for tab in tabs:
@@ -350,3 +350,46 @@ async def test_clear_finished_hides_them_on_every_tab(
         assert tab.of("replay_complete")[-1]["recovered"] is True
     late = await connect(server, "lee")
     assert [j["jobId"] for j in late.of("snapshot")[-1]["jobs"]] == [running], "remembered"
+
+
+async def test_a_body_over_the_limit_is_413_json(sqlite_server: Any, http: ClientSession) -> None:
+    big = {"videoUrl": "https://youtu.be/dQw4w9WgXcQ", "title": "x" * 70_000}
+    async with http.post(
+        f"{sqlite_server.url}/api/jobs", json=big, headers=sqlite_server.headers("big")
+    ) as r:
+        assert r.status == 413 and (await r.json())["error"] == "too_large"
+
+
+async def test_a_locked_database_is_503_within_the_timeout_and_readyz_answers(
+    start_server: Any, sqlite_url: str, http: ClientSession
+) -> None:
+    import sqlite3
+    import time
+
+    from tests.support import API_KEY, make_settings
+
+    server = await start_server(make_settings(sqlite_url, db_timeout=1.0))
+    path = sqlite_url.split(":///", 1)[1]
+    holder = sqlite3.connect(path, timeout=1, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")  # another process holds SQLite's write lock
+    message = {"type": "progress_update", "jobId": "j", "stage": "indexing", "progress": 1}
+    body = {"userId": "locked", "message": message}
+    try:
+        t0 = time.monotonic()
+        async with http.post(
+            f"{server.url}/api/publish", json=body, headers={"X-API-Key": API_KEY}
+        ) as r:
+            answer = await r.json()
+        assert r.status == 503 and answer["error"] == "unavailable", answer
+        assert time.monotonic() - t0 < 3.0
+        t0 = time.monotonic()
+        async with http.get(f"{server.url}/readyz") as r:
+            await r.read()
+        assert time.monotonic() - t0 < 2.0
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    async with http.post(
+        f"{server.url}/api/publish", json=body, headers={"X-API-Key": API_KEY}
+    ) as r:
+        assert r.status == 202, await r.text()
