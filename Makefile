@@ -58,7 +58,7 @@ docs: install ## regenerate docs/socketio.md and docs/configuration.md from the 
 test-unit: install ## the fast loop: pure unit tests only (no database, no sockets), ~1 s
 	$(BIN)/pytest -q -p no:cacheprovider tests/unit
 
-test-py: install redis-server nginx ## the Python suites (unit, integration, e2e)
+test-py: install redis-server nginx client/node_modules/.installed ## the Python suites (unit, integration, e2e; the drain test drives Node clients)
 	$(BIN)/pytest -q -p no:cacheprovider
 
 test-client: install client chromium ## the client's type check, unit tests and browser tests
