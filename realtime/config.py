@@ -63,6 +63,23 @@ VARIABLES: tuple[tuple[str, str, str], ...] = (
         "Seconds an API call, a connect or a CLI verb waits for the database before it gives up "
         "with 503 `unavailable` (a connect: the client retries; the CLI: exit 1).",
     ),
+    (
+        "REALTIME_PING_INTERVAL",
+        "20",
+        "Seconds between the Engine.IO heartbeat's PINGs (the handshake's `pingInterval`).",
+    ),
+    (
+        "REALTIME_PING_TIMEOUT",
+        "20",
+        "Seconds a client has to answer a PING before its connection counts as gone "
+        "(`pingTimeout`); keep a proxy's read timeout above interval + timeout.",
+    ),
+    (
+        "REALTIME_MAX_PAYLOAD",
+        "65536",
+        "The largest HTTP body, Engine.IO packet or WebSocket message a client may send, in "
+        "bytes (`maxPayload`); larger bodies get 413, larger frames close the connection.",
+    ),
     ("PORT", "8080", "The port `serve` listens on when `--port` is not given (Procfile)."),
 )
 
@@ -85,6 +102,9 @@ class Settings:
     stall_seconds: int = 900
     # Seconds an API call or a connect may wait for the database before it is 503/retried.
     db_timeout: float = 5.0
+    # Engine.IO heartbeat: a PING every ping_interval s; no PONG within ping_timeout: gone.
+    ping_interval: int = 20
+    ping_timeout: int = 20
     demo: bool = False
     # Not in the contract's variables: knobs for tests and operators.
     follow_interval: float = 0.25
@@ -189,4 +209,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_connections_per_user=_int(env, "REALTIME_MAX_CONNECTIONS_PER_USER", 20, 1),
         stall_seconds=_int(env, "REALTIME_STALL_SECONDS", 900, 1),
         db_timeout=float(_int(env, "REALTIME_DB_TIMEOUT", 5, 1)),
+        ping_interval=_int(env, "REALTIME_PING_INTERVAL", 20, 1),
+        ping_timeout=_int(env, "REALTIME_PING_TIMEOUT", 20, 1),
+        max_message_bytes=_int(env, "REALTIME_MAX_PAYLOAD", 64 * 1024, 1024),
     )

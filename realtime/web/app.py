@@ -62,6 +62,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         middlewares=[
             middleware.cors_middleware(settings.cors_origins),
             middleware.error_middleware(Outage(log), settings.db_timeout),
+            middleware.polling_limit(settings.max_message_bytes, lambda sid: drop(app, sid)),
         ],
         client_max_size=settings.max_message_bytes,
     )
@@ -92,8 +93,8 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         client_manager=manager,
         cors_allowed_origins=cors,
         max_http_buffer_size=settings.max_message_bytes,
-        ping_interval=20,
-        ping_timeout=20,
+        ping_interval=settings.ping_interval,
+        ping_timeout=settings.ping_timeout,
         logger=False,
         engineio_logger=False,
     )
@@ -186,6 +187,11 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(Exception):
         await sio.shutdown()
     await app[LEDGER].close()
+
+
+async def drop(app: web.Application, eio_sid: str) -> None:
+    """End one Engine.IO session the way a failing network would (gateway.close_transport)."""
+    await close_transport(app[SIO].eio, eio_sid)
 
 
 async def drain(app: web.Application) -> None:

@@ -42,6 +42,19 @@ class Server(socketio.AsyncServer):  # type: ignore[misc]
         super().__init__(*args, **kwargs)
         self.bad_packets = RateLimitedLog("malformed Socket.IO packet; connection closed")
 
+    async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
+        # Socket.IO v5: a CONNECT_ERROR carries an object with a message (python-socketio
+        # sends a bare string for a namespace it does not serve).
+        if (namespace or "/") not in self.handlers:
+            pkt = self.packet_class(
+                socketio.packet.CONNECT_ERROR,
+                data={"message": "Invalid namespace"},
+                namespace=namespace,
+            )
+            await self._send_packet(eio_sid, pkt)
+            return
+        await super()._handle_connect(eio_sid, namespace, data)
+
     async def _handle_eio_message(self, eio_sid: str, data: Any) -> None:
         try:
             await super()._handle_eio_message(eio_sid, data)

@@ -127,6 +127,28 @@ def cors_middleware(origins: tuple[str, ...] | None) -> Any:
     return cors
 
 
+def polling_limit(max_bytes: int, drop: Callable[[str], Awaitable[None]]) -> Any:
+    """A long-polling POST over the payload limit is answered 413 at once and its session
+    ended. (python-engineio would wait, forever, for the client to read a CLOSE packet.)"""
+
+    @web.middleware
+    async def limit(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if (
+            request.method == "POST"
+            and request.path.startswith("/socket.io")
+            and (request.content_length or 0) > max_bytes
+        ):
+            sid = request.query.get("sid")
+            if sid:
+                await drop(sid)
+            resp = json_error(413, "too_large", f"payloads are limited to {max_bytes} bytes")
+            resp.force_close()
+            return resp
+        return await handler(request)
+
+    return limit
+
+
 def own_origins(environ: dict[str, Any]) -> set[str]:
     """The origins a page served by this node has: its Host, as seen directly and through a
     proxy (X-Forwarded-Proto/-Host), the way python-engineio computes same-origin."""

@@ -72,3 +72,16 @@ def test_the_schema_head_names_the_newest_migration() -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD
+
+
+def test_heartbeat_and_payload_limit_are_configurable() -> None:
+    s = load_settings(
+        {
+            "REALTIME_PING_INTERVAL": "5",
+            "REALTIME_PING_TIMEOUT": "7",
+            "REALTIME_MAX_PAYLOAD": "2048",
+        }
+    )
+    assert (s.ping_interval, s.ping_timeout, s.max_message_bytes) == (5, 7, 2048)
+    with pytest.raises(ConfigError, match="REALTIME_MAX_PAYLOAD"):
+        load_settings({"REALTIME_MAX_PAYLOAD": "10"})
