@@ -71,7 +71,14 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     from .web.keys import GATEWAY
 
     app = create_app(settings)
-    runner = web.AppRunner(app, shutdown_timeout=2.0, handle_signals=False)
+    # keepalive_timeout also bounds a connection that never completes a request (aiohttp
+    # starts that clock at connect): idle sockets and slowloris peers are closed.
+    runner = web.AppRunner(
+        app,
+        shutdown_timeout=2.0,
+        handle_signals=False,
+        keepalive_timeout=settings.handshake_timeout,
+    )
     try:
         await runner.setup()  # migrates first: the database must answer
     except Exception as exc:

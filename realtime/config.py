@@ -80,6 +80,13 @@ VARIABLES: tuple[tuple[str, str, str], ...] = (
         "The largest HTTP body, Engine.IO packet or WebSocket message a client may send, in "
         "bytes (`maxPayload`); larger bodies get 413, larger frames close the connection.",
     ),
+    (
+        "REALTIME_IDLE_TIMEOUT",
+        "10",
+        "Seconds a peer may hold a socket while saying nothing useful: a TCP connection with no "
+        "complete request, an idle keep-alive connection, an Engine.IO session that never "
+        "sends the Socket.IO CONNECT. Then the socket is closed.",
+    ),
     ("PORT", "8080", "The port `serve` listens on when `--port` is not given (Procfile)."),
 )
 
@@ -212,4 +219,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ping_interval=_int(env, "REALTIME_PING_INTERVAL", 20, 1),
         ping_timeout=_int(env, "REALTIME_PING_TIMEOUT", 20, 1),
         max_message_bytes=_int(env, "REALTIME_MAX_PAYLOAD", 64 * 1024, 1024),
+        handshake_timeout=float(_int(env, "REALTIME_IDLE_TIMEOUT", 10, 1)),
     )

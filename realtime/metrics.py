@@ -26,6 +26,17 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        self.channel_dropped = Counter(
+            "realtime_channel_dropped",
+            "Messages on the Redis channel that are not the service's, dropped",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.channel_unsigned = Counter(
+            "realtime_channel_unsigned",
+            "Unsigned or wrongly signed stream messages, delivered from the store instead",
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "realtime_publish_to_send_seconds",
             "From a message being stored to this node sending it",

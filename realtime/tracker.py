@@ -45,8 +45,9 @@ class Tracker:
         broadcast: Broadcast = NoBroadcast()
         if settings.redis_url:
             from .broadcast.redis import RedisBroadcast
+            from .broadcast.signing import channel_key
 
-            broadcast = RedisBroadcast(settings.redis_url)
+            broadcast = RedisBroadcast(settings.redis_url, key=channel_key(settings.jwt_secret))
         return cls(ledger, broadcast, owns_engine=True)
 
     @classmethod

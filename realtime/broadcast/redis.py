@@ -16,6 +16,7 @@ from redis import asyncio as aioredis
 from .. import codec
 from ..domain.messages import room_of
 from ..store.stream import Stored
+from .signing import signature
 
 log = logging.getLogger(__name__)
 
@@ -27,19 +28,24 @@ PUBLISH_TIMEOUT = 1.5
 PIPELINE_TIMEOUT = 1.0
 
 
-def emit_message(stored: Stored, host_id: str) -> dict[str, Any]:
-    """The message python-socketio's AsyncPubSubManager exchanges for an `emit`."""
-    return {
+def emit_message(stored: Stored, host_id: str, key: bytes | None = None) -> dict[str, Any]:
+    """The message python-socketio's AsyncPubSubManager exchanges for an `emit`, signed with
+    `key` (signing.py) so the nodes can trust its payload."""
+    room = room_of(stored.user_id)
+    message = {
         "method": "emit",
         "event": stored.payload["type"],
         "data": [stored.payload],
         "binary": False,
         "namespace": "/",
-        "room": room_of(stored.user_id),
+        "room": room,
         "skip_sid": None,
         "callback": None,
         "host_id": host_id,
     }
+    if key is not None:
+        message["rt_sig"] = signature(key, room, codec.dumps_bytes(stored.payload))
+    return message
 
 
 def redis_client(url: str) -> aioredis.Redis:
@@ -58,9 +64,17 @@ class RedisBroadcast:
     publishes share one transaction: one PUBLISH round trip per message would cap a busy
     publisher far below what the store sustains."""
 
-    def __init__(self, url: str, *, host_id: str | None = None, channel: str = CHANNEL) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        host_id: str | None = None,
+        channel: str = CHANNEL,
+        key: bytes | None = None,
+    ) -> None:
         self.redis = redis_client(url)
         self.channel = channel
+        self.key = key
         self.host_id = host_id or uuid.uuid4().hex
         self.failures = 0
         self._pending: list[tuple[Sequence[Stored], asyncio.Future[None]]] = []
@@ -89,7 +103,8 @@ class RedisBroadcast:
             async with asyncio.timeout(PIPELINE_TIMEOUT):
                 pipe = self.redis.pipeline(transaction=False)
                 for s in stored:
-                    pipe.publish(self.channel, codec.dumps_bytes(emit_message(s, self.host_id)))
+                    message = emit_message(s, self.host_id, self.key)
+                    pipe.publish(self.channel, codec.dumps_bytes(message))
                 await pipe.execute()
             self.failures = 0
         except Exception as exc:  # stored already; the nodes catch up from the store

@@ -173,6 +173,19 @@ class Fanout:
                     await self._emit_live(ch, m)
             await self._emit_live(ch, payload)
 
+    async def deliver_from_store(self, user_id: str, hint: int) -> None:
+        """A message this node cannot trust says the user's stream reached `hint`: send what
+        the store holds up to there (never more), as the store has it."""
+        ch = self.channels.get(user_id)
+        if ch is None or not ch.sids or hint <= ch.cursor:
+            return
+        async with ch.lock:
+            if hint <= ch.cursor:
+                return
+            read = await self.ledger.read_after(user_id, ch.cursor, hint)
+            for m in read.messages:
+                await self._emit_live(ch, m)
+
     async def catch_up(self, user_id: str, last_seq: int) -> None:
         """Send whatever this node has not delivered up to `last_seq`, from the store."""
         ch = self.channels.get(user_id)

@@ -30,11 +30,14 @@ from redis.backoff import NoBackoff
 
 from .. import codec
 from ..broadcast.redis import CHANNEL, REFRESH, RedisBroadcast
+from ..broadcast.signing import verified
 from ..codec import SocketIOJson
 from ..domain.job import MESSAGE_TYPES
+from ..metrics import Metrics
 from ..store.stream import Stored
 from .fanout import Fanout
 from .health import NodeState
+from .wire import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +70,15 @@ class NodeBroadcast:
 
 
 class StreamRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
-    def __init__(self, url: str, *, state: NodeState, channel: str = CHANNEL) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        state: NodeState,
+        metrics: Metrics,
+        key: bytes | None = None,
+        channel: str = CHANNEL,
+    ) -> None:
         super().__init__(
             url,
             channel=channel,
@@ -85,10 +96,15 @@ class StreamRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         self.last_self_ping = 0.0
         self.reconnects = 0
         self._pinger: RedisBroadcast | None = None
+        self.metrics = metrics
+        self.key = key
+        self.foreign = RateLimitedLog("dropped a message on the channel that is not ours")
         state.subscription_alive = self.health
 
     def broadcast(self, fanout: Fanout) -> NodeBroadcast:
-        self._pinger = RedisBroadcast(self.redis_url, host_id=self.host_id, channel=self.channel)
+        self._pinger = RedisBroadcast(
+            self.redis_url, host_id=self.host_id, channel=self.channel, key=self.key
+        )
         return NodeBroadcast(fanout, self._pinger)
 
     # ---- health --------------------------------------------------------------------------------
@@ -116,49 +132,65 @@ class StreamRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     async def _thread(self) -> None:
         """python-socketio's listener loop, without its per-message cost (a logger lookup and
         a debug line formatted for every message): this is the receive path of every live
-        delivery. Dispatch is the stock one."""
-        handlers = {
-            "emit": self._handle_emit,
-            "disconnect": self._handle_disconnect,
-            "enter_room": self._handle_enter_room,
-            "leave_room": self._handle_leave_room,
-            "close_room": self._handle_close_room,
-        }
+        delivery. Only the service's own messages are acted on: python-socketio's other
+        methods (disconnect, rooms, callbacks) are never sent by the service, so on the
+        channel they are someone else's, and dropped."""
         async for raw in self._listen():
             try:
                 data = codec.loads(raw)
                 method = data["method"] if isinstance(data, dict) else None
             except (ValueError, KeyError):
+                self._drop("not json", raw)
                 continue
             try:
-                if method == "callback":
-                    await self._handle_callback(data)
-                elif method == REFRESH and data.get("host_id") != self.host_id:
+                if data.get("host_id") == self.host_id:
+                    continue  # our own publish: delivered here already
+                if method == "emit":
+                    await self._handle_emit(data)
+                elif method == "rt_ping":
+                    pass  # another node hearing itself
+                elif method == REFRESH:
                     if self.fanout is not None and isinstance(data.get("user"), str):
                         await self.fanout.refresh(data["user"])
-                elif method in handlers and data.get("host_id") != self.host_id:
-                    await handlers[method](data)
+                else:
+                    self._drop("method", method)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("redis message %s failed", method)
 
+    def _drop(self, reason: str, what: object) -> None:
+        self.metrics.channel_dropped.labels(reason).inc()
+        self.foreign.note(ValueError(f"{reason}: {str(what)[:100]}"))
+
     async def _handle_emit(self, message: dict[str, Any]) -> None:
+        """A stream message for one user's room, or nothing: a foreign event, a room-less or
+        non-object payload is dropped, never relayed to anyone's connections."""
         room = message.get("room")
         data = message.get("data")
+        event = message.get("event")
+        payload = data[0] if isinstance(data, list) and len(data) == 1 else None
+        seq = payload.get("seq") if isinstance(payload, dict) else None
         if (
-            self.fanout is not None
-            and message.get("event") in STREAM_EVENTS
-            and isinstance(room, str)
-            and room.startswith("user:")
-            and isinstance(data, list)
-            and data
-            and isinstance(data[0], dict)
-            and "seq" in data[0]
+            event not in STREAM_EVENTS
+            or not isinstance(room, str)
+            or not room.startswith("user:")
+            or not isinstance(payload, dict)
+            or payload.get("type") != event
+            or not isinstance(seq, int)
+            or isinstance(seq, bool)
+            or seq < 1
         ):
-            await self.fanout.deliver(room[5:], data[0])
+            self._drop("not a stream message", message.get("event"))
             return
-        await super()._handle_emit(message)
+        if self.fanout is None:
+            return
+        if verified(self.key, room, codec.dumps_bytes(payload), message.get("rt_sig")):
+            await self.fanout.deliver(room[5:], payload)
+        else:
+            # Only a hint: what gets sent is what the store holds up to that seq.
+            self.metrics.channel_unsigned.inc()
+            await self.fanout.deliver_from_store(room[5:], seq)
 
     async def _publish(self, data: Any) -> Any:
         try:

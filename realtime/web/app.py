@@ -82,9 +82,15 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
 
     manager: Any = None
     if settings.redis_url:
+        from ..broadcast.signing import channel_key
         from ..delivery.subscriber import StreamRedisManager
 
-        manager = StreamRedisManager(settings.redis_url, state=state)
+        manager = StreamRedisManager(
+            settings.redis_url,
+            state=state,
+            metrics=metrics,
+            key=channel_key(settings.jwt_secret),
+        )
     cors: Any = (
         None if settings.cors_origins is None else middleware.SocketOrigins(settings.cors_origins)
     )

@@ -184,8 +184,9 @@ def stop_worker(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(10)
 
 
-def check_retry_timing(got: list[dict[str, Any]]) -> None:
-    """retryAt is when the next attempt ran (within 1 s); the last failure will not retry."""
+def check_retry_timing(got: list[dict[str, Any]], late: float = 1.0) -> None:
+    """retryAt is when the next attempt ran (within 1 s, or `late` s after it for a framework
+    that starts due retries on a tick); the last failure will not retry."""
     errors = [m for m in got if m["type"] == "processing_error"]
     starts = [m for m in got if m["type"] == "progress_update"]
     assert len(errors) == 2 and len(starts) == 2, got
@@ -194,7 +195,7 @@ def check_retry_timing(got: list[dict[str, Any]]) -> None:
     assert first["error"] == "the transcriber timed out"
     retry_at, second_start = parse_iso(first["retryAt"]), parse_iso(starts[1]["ts"])
     assert retry_at is not None and second_start is not None
-    assert abs(second_start - retry_at) <= 1.0, (first["retryAt"], starts[1]["ts"])
+    assert -1.0 <= second_start - retry_at <= late, (first["retryAt"], starts[1]["ts"])
     assert last["willRetry"] is False and last["retryAt"] is None and last["attempt"] == 2
 
 
@@ -304,4 +305,6 @@ async def test_rq_retries_report_their_true_time(
         await until(failed, 60, "the job to fail for good")
     finally:
         stop_worker(worker)
-    check_retry_timing(await messages(ledger, "rqu"))
+    # RQ's scheduler looks for due jobs once a second (rq.scheduler, interval=1), then forks a
+    # work horse: a retry starts up to ~1 s after the time RQ scheduled, which is the retryAt.
+    check_retry_timing(await messages(ledger, "rqu"), late=1.5)

@@ -14,12 +14,13 @@ from typing import Any
 
 from aiohttp import ClientSession
 
-from realtime.broadcast.redis import RedisBroadcast
+from realtime.broadcast.redis import RedisBroadcast, emit_message
+from realtime.broadcast.signing import channel_key
 from realtime.store.engine import create_engine
 from realtime.store.ledger import Ledger
 from realtime.tracker import Tracker
 from tests.services import StallingProxy
-from tests.support import make_settings
+from tests.support import SECRET, make_settings
 
 SLOW_FOLLOW = 600.0
 
@@ -38,11 +39,14 @@ async def wait_ready(http: ClientSession, server: Any, want: int, timeout: float
     raise AssertionError(f"/readyz never became {want}")
 
 
-def tracker_for(url: str, redis_url: str) -> Tracker:
+def tracker_for(url: str, redis_url: str, *, signed: bool = True) -> Tracker:
+    """A Tracker on `url` publishing through `redis_url`, signing with the test secret (as a
+    publisher sharing the deployment's secret does) unless `signed` is False."""
     engine = create_engine(url)
+    key = channel_key(SECRET) if signed else None
     return Tracker(
         Ledger(engine, history_size=1000, history_ttl=3600),
-        RedisBroadcast(redis_url),
+        RedisBroadcast(redis_url, key=key),
         owns_engine=True,
     )
 
@@ -141,3 +145,65 @@ async def test_stalled_redis_link_is_noticed_and_recovered(
         assert noticed < 8
     finally:
         await proxy.close()
+
+
+async def test_the_channel_is_checked_against_the_store(
+    start_server: Any, sqlite_url: str, redis_server: Any, connect: Any
+) -> None:
+    """A forged seq moves no cursor, a foreign or room-less emit reaches nobody, an unsigned
+    publisher still gets through (from the store), and a forged payload is never sent."""
+    import redis.asyncio as aioredis
+
+    from realtime.store.stream import Stored
+    from realtime.web.keys import METRICS
+
+    settings = make_settings(sqlite_url, redis_url=redis_server.url, follow_interval=SLOW_FOLLOW)
+    node = await start_server(settings)
+    tab = await connect(node, "victim")
+    other = await connect(node, "bystander")
+    raw = aioredis.Redis.from_url(redis_server.url)
+    forged = {
+        "type": "progress_update",
+        "jobId": "x",
+        "stage": "indexing",
+        "progress": 99,
+        "message": "forged",
+        "seq": 30,
+        "ts": "2030-01-01T00:00:00.000Z",
+    }
+    try:
+        async with tracker_for(sqlite_url, redis_server.url) as signed:
+            for i in range(5):
+                await signed.update_progress(f"s{i}", "indexing", 10, user_id="victim")
+            await tab.wait_for(lambda: tab.seqs() == [1, 2, 3, 4, 5])
+            # Forged: a seq far ahead, a wrong signature, no room, a foreign event.
+            fake = emit_message(Stored("victim", 30, forged), "intruder", None)
+            await raw.publish("realtime", codec_dumps(fake))
+            await raw.publish("realtime", codec_dumps({**fake, "rt_sig": "0" * 32}))
+            await raw.publish("realtime", codec_dumps({**fake, "room": None}))
+            await raw.publish("realtime", codec_dumps({**fake, "event": "evil", "room": None}))
+            await raw.publish(
+                "realtime", codec_dumps({"method": "disconnect", "sid": "x", "host_id": "i"})
+            )
+            await asyncio.sleep(0.5)
+            for i in range(5, 8):  # the real seqs 6-8 still arrive
+                await signed.update_progress(f"s{i}", "indexing", 10, user_id="victim")
+        async with tracker_for(sqlite_url, redis_server.url, signed=False) as unsigned:
+            await unsigned.update_progress("u", "indexing", 10, user_id="victim")
+        await tab.wait_for(lambda: tab.seqs()[-1:] == [9])
+        assert tab.seqs() == list(range(1, 10)), "nothing skipped, nothing forged"
+        assert all(m.get("message") != "forged" for m in tab.of("progress_update"))
+        late = await connect(node, "victim", lastSeq=5, epoch=tab.of("snapshot")[0]["epoch"])
+        assert late.seqs() == [6, 7, 8, 9], "a tab that joins later misses nothing"
+        assert other.seqs() == [] and other.of("evil") == []
+        metrics = node.app[METRICS]
+        dropped = metrics.channel_dropped.labels("not a stream message")._value.get()
+        assert dropped >= 2 and metrics.channel_unsigned._value.get() >= 2
+    finally:
+        await raw.aclose()
+
+
+def codec_dumps(message: dict[str, Any]) -> bytes:
+    from realtime import codec
+
+    return codec.dumps_bytes(message)

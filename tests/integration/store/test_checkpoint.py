@@ -37,4 +37,6 @@ async def test_wal_stays_small_while_the_committer_writes(tmp_path: Path) -> Non
         assert checkpointer is not None and checkpointer.checkpoints > 0
     finally:
         await ledger.close()
-    assert biggest < 4 << 20, f"WAL grew to {biggest} bytes"
+    # Without the committer finishing checkpoints the WAL reaches ~70 MB here; with it, 1.5-4 MB
+    # on an idle machine and up to ~5.5 MB with the rest of the suite running beside it.
+    assert biggest < 8 << 20, f"WAL grew to {biggest} bytes"
