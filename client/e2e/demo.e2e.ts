@@ -90,6 +90,7 @@ describe('demo page', () => {
       await submit(page, videoUrl(video));
       await until(async () => ((await progressOf(page, video)) ?? 0) > 0, 'job under way');
       await page.getByRole('button', { name: new RegExp(`^Cancel .*${video}`) }).click();
+      await page.getByRole('dialog').getByRole('button', { name: 'Cancel job' }).click();
       const card = page.locator('article', { has: page.getByRole('progressbar', { name: new RegExp(video) }) });
       await until(async () => ((await card.textContent()) ?? '').includes('Cancelled'), 'cancelled', 15_000);
       expect(await card.getByRole('button', { name: /^Cancel / }).count()).toBe(0);

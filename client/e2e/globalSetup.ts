@@ -6,6 +6,7 @@
  * REALTIME_PYTHON: the python to use (default ../.venv/bin/python, relative to client/).
  */
 import { spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,8 @@ declare module 'vitest' {
   export interface ProvidedContext {
     baseUrl: string;
     serverPort: number;
+    /** REALTIME_API_KEY of that server (POST /api/publish), for tests that play a backend. */
+    apiKey: string;
   }
 }
 
@@ -33,7 +36,8 @@ function ensureBuilt(): void {
   const pages = ['index.html', 'docs.html'].map((page) => join(repoRoot, 'realtime', 'static', page));
   const sources = Math.max(...['src', 'index.html', 'docs.html', 'vite.config.ts'].map((p) => newestMtime(join(clientDir, p))));
   if (pages.every((page) => existsSync(page) && statSync(page).mtimeMs >= sources)) return;
-  const built = spawnSync('npm', ['run', 'build'], { cwd: clientDir, stdio: 'inherit', timeout: 120_000 });
+  // A production build, whatever NODE_ENV the test runner set (React's development build is slower).
+  const built = spawnSync('npm', ['run', 'build'], { cwd: clientDir, stdio: 'inherit', timeout: 120_000, env: { ...process.env, NODE_ENV: 'production' } });
   if (built.status !== 0) throw new Error('e2e: npm run build failed');
 }
 
@@ -44,7 +48,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
   ensureBuilt();
 
   const dataDir = mkdtempSync(join(tmpdir(), 'realtime-e2e-'));
-  const env = realtimeEnv(join(dataDir, 'e2e.db'));
+  const apiKey = randomBytes(18).toString('hex');
+  const env = realtimeEnv(join(dataDir, 'e2e.db'), { REALTIME_API_KEY: apiKey });
   migrate(python, env);
 
   const port = await freePort();
@@ -71,5 +76,6 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   project.provide('baseUrl', baseUrl);
   project.provide('serverPort', port);
+  project.provide('apiKey', apiKey);
   return teardown;
 }

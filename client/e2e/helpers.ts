@@ -110,9 +110,11 @@ export async function watchProgress(page: Page, videoId: string, target = 100, t
   return seen;
 }
 
-export async function screenshot(page: Page, name: string): Promise<void> {
-  mkdirSync(outputDir, { recursive: true });
-  await page.screenshot({ path: join(outputDir, `${name}.png`), fullPage: true });
+/** A PNG of the page into SHOTS_DIR (default e2e-output/). */
+export async function screenshot(page: Page, name: string, fullPage = true): Promise<void> {
+  const dir = process.env.SHOTS_DIR ?? outputDir;
+  mkdirSync(dir, { recursive: true });
+  await page.screenshot({ path: join(dir, `${name}.png`), fullPage });
 }
 
 /**

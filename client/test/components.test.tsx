@@ -91,9 +91,15 @@ describe('ProcessingJobCard', () => {
     const job = jobFrom(msg.progress(2, 'j1', 'url_validation', 2));
     const fetchImpl = vi.fn<typeof fetch>(async () => new Response(JSON.stringify({ jobId: 'j1' }), { status: 200 }));
     withClient(<ProcessingJobCard job={job} />, fetchImpl);
+    fireEvent.click(screen.getByRole('button', { name: /^Cancel / }));
+    // It asks first, naming the job; "Keep it" is the safe default.
+    const dialog = screen.getByRole('dialog', { name: /dQw4w9WgXcQ/ });
+    expect(document.activeElement).toBe(within(dialog).getByRole('button', { name: 'Keep it' }));
+    expect(fetchImpl).not.toHaveBeenCalled();
     await act(async () => {
-      fireEvent.click(screen.getByRole('button', { name: /^Cancel / }));
+      fireEvent.click(within(dialog).getByRole('button', { name: 'Cancel job' }));
     });
+    expect(screen.queryByRole('dialog')).toBeNull();
     expect(fetchImpl).toHaveBeenCalledTimes(1);
     const [url, init] = fetchImpl.mock.calls[0]!;
     expect(url).toBe('http://server.test/api/jobs/j1/cancel');
@@ -122,6 +128,7 @@ describe('ConnectionStatus', () => {
     ['connected', 'Connected'],
     ['reconnecting', 'Reconnecting\u2026'],
     ['polling', 'Offline (polling)'],
+    ['offline', 'Cannot reach the server'],
   ])('reads exactly the contract text for %s', (state, text) => {
     const { client } = withClient(<ConnectionStatus />);
     act(() => {

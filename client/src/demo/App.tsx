@@ -1,15 +1,12 @@
-import { useCallback, useId, useMemo, useRef, useState, type FormEvent, type ReactNode } from 'react';
-import { ApiError, isFinished } from 'realtime-client';
-import {
-  ConnectionStatus,
-  ProcessingJobCard,
-  ProcessingProgressModal,
-  ProgressProvider,
-  Toasts,
-  useJobs,
-  useProgressClient,
-} from 'realtime-client/react';
-import { fetchDemoToken, rememberName, rememberedName, transportsFromUrl } from './session';
+import { useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
+import { ConnectionStatus, ProgressProvider, Toasts, useBackgroundTitle, useConnectionProblem } from 'realtime-client/react';
+import { Dashboard } from './Dashboard';
+import { MindmapView } from './MindmapView';
+import { useRoute } from './route';
+import { SignIn } from './SignIn';
+import { fetchDemoToken, fetchServerInfo, rememberedSession, rememberSession, transportsFromUrl, type Session, type ServerInfo } from './session';
+
+const EXPIRED = 'Your sign-in has expired. Sign in again to keep following your jobs — they kept running meanwhile.';
 
 function Brand(): ReactNode {
   return (
@@ -24,246 +21,144 @@ function Brand(): ReactNode {
   );
 }
 
-function SignIn({ onSignedIn }: { onSignedIn: (name: string, token: string) => void }): ReactNode {
-  const inputId = useId();
-  const [name, setName] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  const submit = (event: FormEvent): void => {
-    event.preventDefault();
-    const trimmed = name.trim();
-    if (!trimmed) {
-      setError('Please enter a name.');
-      return;
-    }
-    setBusy(true);
-    setError(null);
-    fetchDemoToken(trimmed)
-      .then((token) => onSignedIn(trimmed, token))
-      .catch((e: unknown) => setError(e instanceof Error ? e.message : String(e)))
-      .finally(() => setBusy(false));
-  };
-
+function Footer({ info }: { info: ServerInfo | null | undefined }): ReactNode {
+  const transports = transportsFromUrl();
   return (
-    <section className="signin panel" aria-labelledby="signin-title">
-      <h1 id="signin-title">Watch your videos being processed, live</h1>
-      <p className="lead">
-        Sign in with any name. Paste YouTube links and follow each one through its seven stages, from URL validation
-        to indexing. Close the tab whenever you like: the work goes on, and the page catches up when you return.
-      </p>
-      <form className="inline-form" onSubmit={submit} noValidate>
-        <div className="field">
-          <label htmlFor={inputId}>Your name</label>
-          <input
-            id={inputId}
-            type="text"
-            autoComplete="username"
-            value={name}
-            onChange={(e) => setName(e.target.value)}
-            aria-invalid={error ? true : undefined}
-            aria-describedby={error ? `${inputId}-error` : undefined}
-            autoFocus
-          />
-        </div>
-        <button type="submit" className="primary" disabled={busy}>
-          Sign in
+    <footer className="footer">
+      {info?.demo ? 'Demo mode · live' : 'Live'} over Socket.IO, with HTTP polling when it cannot connect
+      {transports ? ` · transport: ${transports.join(', ')}` : ''}
+      {info?.version ? ` · v${info.version}` : ''}
+    </footer>
+  );
+}
+
+/** A refusal the person can act on: an expired sign-in, or too many tabs. */
+function ProblemBanner({ expired, onSignInAgain }: { expired: boolean; onSignInAgain: () => void }): ReactNode {
+  const problem = useConnectionProblem();
+  if (problem === 'unauthorized' || expired) {
+    return (
+      <div className="banner banner--error" role="alert">
+        <p>{EXPIRED}</p>
+        <button type="button" className="rt-button rt-button--primary" onClick={onSignInAgain}>
+          Sign in again
         </button>
-      </form>
-      {error ? (
-        <p id={`${inputId}-error`} className="form-error" role="alert">
-          {error}
-        </p>
-      ) : null}
-    </section>
-  );
-}
-
-function SubmitForm(): ReactNode {
-  const client = useProgressClient();
-  const inputId = useId();
-  const inputRef = useRef<HTMLInputElement>(null);
-  const [value, setValue] = useState('');
-  const [error, setError] = useState<string | null>(null);
-  const [busy, setBusy] = useState(false);
-
-  const submit = async (event: FormEvent): Promise<void> => {
-    event.preventDefault();
-    // Several links may be pasted at once, separated by spaces or new lines.
-    const urls = value.split(/\s+/).filter(Boolean);
-    if (urls.length === 0) {
-      setError('Paste a YouTube link first.');
-      return;
-    }
-    setBusy(true);
-    setError(null);
-    const failed: string[] = [];
-    const problems: string[] = [];
-    for (const url of urls) {
-      try {
-        await client.submitJob(url);
-      } catch (e) {
-        failed.push(url);
-        if (e instanceof ApiError) {
-          const fieldProblems = Object.values(e.fields).flat();
-          problems.push(fieldProblems.length ? fieldProblems.join(' ') : e.message);
-        } else {
-          problems.push(e instanceof Error ? e.message : String(e));
-        }
-      }
-    }
-    setBusy(false);
-    // Keep whatever was typed meanwhile; clear only what was sent (leaving the links that failed).
-    const submitted = value;
-    setValue((current) => (current === submitted ? failed.join(' ') : current));
-    if (problems.length) setError([...new Set(problems)].map((p) => p.charAt(0).toUpperCase() + p.slice(1)).join(' '));
-    inputRef.current?.focus();
-  };
-
-  return (
-    <form className="inline-form" onSubmit={(e) => void submit(e)} noValidate>
-      <div className="field field--grow">
-        <label htmlFor={inputId}>YouTube URL</label>
-        <input
-          ref={inputRef}
-          id={inputId}
-          type="text"
-          inputMode="url"
-          autoComplete="off"
-          spellCheck={false}
-          placeholder="https://www.youtube.com/watch?v=…"
-          value={value}
-          onChange={(e) => setValue(e.target.value)}
-          aria-invalid={error ? true : undefined}
-          aria-describedby={`${inputId}-hint${error ? ` ${inputId}-error` : ''}`}
-        />
-        <p id={`${inputId}-hint`} className="hint">
-          youtube.com, youtu.be, Shorts and music links work. Add <code>&amp;fail=content_analysis</code> to a link to
-          watch a failed attempt being retried.
-        </p>
-        {error ? (
-          <p id={`${inputId}-error`} className="form-error" role="alert">
-            {error}
-          </p>
-        ) : null}
       </div>
-      <button type="submit" className="primary" disabled={busy}>
-        Process
-      </button>
-    </form>
-  );
+    );
+  }
+  if (problem === 'too_many_connections') {
+    return (
+      <div className="banner" role="alert">
+        <p>
+          This name is open in too many tabs or on too many devices at once. Close a few: this page keeps your jobs up to
+          date by polling meanwhile, and reconnects on its own.
+        </p>
+      </div>
+    );
+  }
+  return null;
 }
 
-function Dashboard(): ReactNode {
-  const jobs = useJobs();
-  const [detail, setDetail] = useState<string | null>(null);
-  const active = jobs.filter((j) => !isFinished(j)).length;
+function BackgroundTitle(): null {
+  useBackgroundTitle('realtime');
+  return null;
+}
 
+function Shell({ header, toasts, children, info }: { header?: ReactNode; toasts?: ReactNode; children: ReactNode; info: ServerInfo | null | undefined }): ReactNode {
   return (
-    <>
-      <section className="panel" aria-labelledby="submit-title">
-        <h2 id="submit-title">Process a video</h2>
-        <SubmitForm />
-      </section>
-
-      <section className="jobs" aria-labelledby="jobs-title">
-        <div className="section-head">
-          <h2 id="jobs-title">Your jobs</h2>
-          {jobs.length ? (
-            <span className="count">
-              {active} in progress · {jobs.length - active} finished
-            </span>
-          ) : null}
-        </div>
-        {jobs.length ? (
-          <ul className="job-grid">
-            {jobs.map((job) => (
-              <li key={job.jobId}>
-                <ProcessingJobCard job={job} onOpenDetails={setDetail} />
-              </li>
-            ))}
-          </ul>
-        ) : (
-          <div className="empty">
-            <p className="empty__title">No jobs yet</p>
-            <p>Paste a link above: its progress appears here and updates on its own.</p>
-          </div>
-        )}
-      </section>
-      <ProcessingProgressModal jobId={detail} onClose={() => setDetail(null)} />
-    </>
+    <div className="app">
+      <header className="topbar">
+        <Brand />
+        {header}
+      </header>
+      <div className="app__scroll">
+        {children}
+        <Footer info={info} />
+      </div>
+      {toasts ? <div className="toast-dock">{toasts}</div> : null}
+    </div>
   );
 }
 
 export function App(): ReactNode {
-  const [name, setName] = useState<string | null>(rememberedName);
+  const [info, setInfo] = useState<ServerInfo | null | undefined>(undefined);
+  const [session, setSession] = useState<Session | null>(rememberedSession);
+  const [again, setAgain] = useState<{ name: string; notice: string | null } | null>(null);
+  // The HTTP API refused the sign-in (a 401 after a fresh token).
+  const [expired, setExpired] = useState(false);
+  const [route] = useRoute();
   // The token from signing in serves the first connection; every later one asks for a new token.
   const firstToken = useRef<string | null>(null);
   const transports = useMemo(() => transportsFromUrl(), []);
 
+  useEffect(() => {
+    void fetchServerInfo().then(setInfo);
+  }, []);
+
+  const name = session?.name ?? null;
   const getToken = useCallback(async (): Promise<string> => {
     const token = firstToken.current;
     firstToken.current = null;
     if (token) return token;
     if (!name) throw new Error('not signed in');
-    return fetchDemoToken(name);
+    const answer = await fetchDemoToken(name, { retries: 3 });
+    return answer.token;
   }, [name]);
 
-  const signOut = (): void => {
-    rememberName(null);
-    setName(null);
+  const signOut = (notice: string | null = null): void => {
+    setAgain(notice ? { name: session?.name ?? '', notice } : null);
+    setExpired(false);
+    rememberSession(null);
+    setSession(null);
   };
 
-  if (!name) {
+  if (!session) {
     return (
-      <div className="app">
-        <header className="topbar">
-          <Brand />
-        </header>
+      <Shell info={info}>
         <main className="main main--narrow">
           <SignIn
-            onSignedIn={(n, token) => {
-              firstToken.current = token;
-              rememberName(n);
-              setName(n);
+            info={info}
+            initialName={again?.name}
+            notice={again?.notice}
+            onSignedIn={(answer) => {
+              firstToken.current = answer.token;
+              const next = { name: answer.name, userId: answer.userId || null };
+              rememberSession(next);
+              setAgain(null);
+              setSession(next);
             }}
           />
         </main>
-        <Footer />
-      </div>
+      </Shell>
     );
   }
 
-  return (
-    <ProgressProvider key={name} getToken={getToken} options={transports ? { transports } : {}}>
-      <div className="app">
-        <header className="topbar">
-          <Brand />
-          <div className="topbar__right">
-            <ConnectionStatus />
-            <span className="user">
-              Signed in as <strong>{name}</strong>
-            </span>
-            <button type="button" className="rt-button rt-button--ghost" onClick={signOut}>
-              Sign out
-            </button>
-          </div>
-        </header>
-        <main className="main">
-          <Dashboard />
-        </main>
-        <Footer />
-      </div>
-      <Toasts />
-    </ProgressProvider>
+  const header = (
+    <div className="topbar__right">
+      <ConnectionStatus />
+      <p className="user">
+        <span className="user__label">Signed in as </span>
+        <strong className="user__name">{session.name}</strong>
+        {session.userId ? (
+          <span className="user__id" title="Your user id, derived from the name">
+            {session.userId}
+          </span>
+        ) : null}
+      </p>
+      <button type="button" className="rt-button rt-button--ghost" onClick={() => signOut()}>
+        Sign out
+      </button>
+    </div>
   );
-}
 
-function Footer(): ReactNode {
   return (
-    <footer className="footer">
-      Demo mode · live over Socket.IO, with HTTP polling when it cannot connect
-      {transportsFromUrl() ? ` · transport: ${transportsFromUrl()?.join(', ')}` : ''}
-    </footer>
+    <ProgressProvider key={session.name} getToken={getToken} options={{ ...(transports ? { transports } : {}), maxJobs: 1000 }}>
+      <BackgroundTitle />
+      <Shell info={info} header={header} toasts={<Toasts variant="inline" max={2} />}>
+        <main className="main">
+          <ProblemBanner expired={expired} onSignInAgain={() => signOut(EXPIRED)} />
+          {route.page === 'mindmap' ? <MindmapView jobId={route.jobId} /> : <Dashboard onSignInExpired={() => setExpired(true)} />}
+        </main>
+      </Shell>
+    </ProgressProvider>
   );
 }

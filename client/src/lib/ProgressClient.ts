@@ -18,14 +18,15 @@ import type { Socket } from 'socket.io-client';
 import { AckScheduler } from './acks.js';
 import { SeqCursor } from './cursor.js';
 import { Emitter } from './emitter.js';
-import type { ClientStats, ConnectionState, MessageMeta, ProgressClientEvents } from './events.js';
-import { ApiClient } from './http.js';
-import { applyMessage, applySnapshot, applySubmitted, type JobMap, type JobView } from './jobs.js';
+import { DetailsFetcher } from './details.js';
+import type { ClientStats, ConnectionProblem, ConnectionState, MessageMeta, ProgressClientEvents } from './events.js';
+import { ApiClient, ApiError } from './http.js';
+import { applyDetails, applyMessage, applySnapshot, applySubmitted, dropFinished, type JobMap, type JobView } from './jobs.js';
 import { isReplayComplete, isSequencedMessage, isSnapshot } from './messages.js';
 import type { JobState, ResumePayload, SequencedMessage, SequencedType, StatusAllResponse, SubmitResponse } from './messages.js';
 import { resolveOptions, type ProgressClientOptions, type ResolvedOptions } from './options.js';
 import { listenToPage } from './page.js';
-import { Poller } from './polling.js';
+import { foldStatusAll, Poller } from './polling.js';
 import { ReplayWindow } from './replay.js';
 import { createSocket, refusalDelay, withJitter } from './socket.js';
 import { JobStore } from './store.js';
@@ -33,7 +34,7 @@ import { Timer } from './timer.js';
 import { TokenCache, tokenSubject } from './token.js';
 
 export { ApiError } from './http.js';
-export type { ClientErrorInfo, ConnectionState, MessageMeta, ProgressClientEvents } from './events.js';
+export type { ClientErrorInfo, ConnectionProblem, ConnectionState, MessageMeta, ProgressClientEvents } from './events.js';
 export type { ProgressClientOptions, Transport } from './options.js';
 
 export class ProgressClient extends Emitter<ProgressClientEvents> {
@@ -45,6 +46,7 @@ export class ProgressClient extends Emitter<ProgressClientEvents> {
   private readonly replay: ReplayWindow;
   private readonly acks: AckScheduler;
   private readonly store: JobStore;
+  private readonly details: DetailsFetcher;
 
   private userIdValue: string | null;
   private socket: Socket | null = null;
@@ -53,6 +55,8 @@ export class ProgressClient extends Emitter<ProgressClientEvents> {
   private generation = 0;
 
   private stateValue: ConnectionState = 'offline';
+  private problemValue: ConnectionProblem | null = null;
+  private unauthorizedInARow = 0;
 
   private failures = 0;
   private refusals = 0;
@@ -78,7 +82,11 @@ export class ProgressClient extends Emitter<ProgressClientEvents> {
           this.stats.polls++;
           this.onStatusAll(body, incremental);
         },
-        onError: (error) => this.emit('error', { source: 'poll', message: String(error), cause: error }),
+        onError: (error) => {
+          // Still 401 after a fresh token: the sign-in itself is no longer accepted.
+          if (error instanceof ApiError && error.status === 401) this.setProblem('unauthorized');
+          this.emit('error', { source: 'poll', message: String(error), cause: error });
+        },
         onPolled: (ok) => {
           if (!this.socket?.connected) this.setState(ok ? 'polling' : 'offline');
         },
@@ -91,6 +99,11 @@ export class ProgressClient extends Emitter<ProgressClientEvents> {
       this.socket.emit('ack', payload);
       this.stats.acksSent++;
       return true;
+    });
+    this.details = new DetailsFetcher({
+      wanted: (jobId) => this.getJob(jobId)?.needsDetails ?? false,
+      fetch: (jobId) => this.api.fetchJob(jobId),
+      apply: (state) => this.setJobs(applyDetails(this.store.map, state), true),
     });
     this.store = new JobStore(this.opts.storage, this.opts.maxJobs, this.seqs, () => this.userIdValue);
     this.userIdValue = options.userId ?? null;
@@ -128,6 +141,10 @@ export class ProgressClient extends Emitter<ProgressClientEvents> {
   getState(): ConnectionState {
     return this.stateValue;
   }
+  /** A refusal a person can act on (sign in again, close a tab), or null. */
+  get problem(): ConnectionProblem | null {
+    return this.problemValue;
+  }
 
   /**
    * Connects (idempotent). The connection itself starts on a later tick, so a start() undone by
@@ -150,6 +167,7 @@ export class ProgressClient extends Emitter<ProgressClientEvents> {
     this.manualTimer.clear();
     this.replay.close();
     this.poller.stop();
+    this.details.stop();
     const socket = this.socket;
     this.socket = null;
     if (socket) {
@@ -180,6 +198,16 @@ export class ProgressClient extends Emitter<ProgressClientEvents> {
   /** `POST /api/jobs/{jobId}/cancel`. */
   async cancelJob(jobId: string): Promise<void> {
     await this.api.cancelJob(jobId);
+  }
+
+  /**
+   * `POST /api/processing/clear-finished`: hides the finished jobs on every tab and device of the user.
+   * They go from this client's list at once; the server's fresh snapshot does the same elsewhere.
+   */
+  async clearFinished(): Promise<number> {
+    const { cleared } = await this.api.clearFinished();
+    this.setJobs(dropFinished(this.store.map), true);
+    return cleared;
   }
 
   /** `GET /api/jobs/{jobId}`. */
@@ -262,6 +290,8 @@ export class ProgressClient extends Emitter<ProgressClientEvents> {
   private onConnect(): void {
     this.failures = 0;
     this.refusals = 0;
+    this.unauthorizedInARow = 0;
+    this.setProblem(null);
     this.poller.stop();
     this.setState('connected');
     this.scheduleAck();
@@ -286,7 +316,12 @@ export class ProgressClient extends Emitter<ProgressClientEvents> {
     if (socket && !socket.active) {
       // Refused by the server (unauthorized, too_many_connections): Socket.IO gives up, we do not.
       const crowded = err.message === 'too_many_connections';
-      if (err.message === 'unauthorized') this.tokens.drop();
+      if (crowded) this.setProblem('too_many_connections');
+      if (err.message === 'unauthorized') {
+        this.tokens.drop();
+        // Once may be an expired token; again with a fresh one, the sign-in is not accepted.
+        if (++this.unauthorizedInARow >= 2) this.setProblem('unauthorized');
+      }
       if (crowded) this.poller.start();
       this.scheduleManualReconnect(crowded);
     } else if (this.failures >= this.opts.fallbackAfterFailures) {
@@ -358,6 +393,7 @@ export class ProgressClient extends Emitter<ProgressClientEvents> {
   private deliver(msg: SequencedMessage, meta: MessageMeta): void {
     const next = applyMessage(this.store.map, msg);
     if (next !== this.store.map) this.setJobs(next);
+    if (!meta.history && next.get(msg.jobId)?.needsDetails) this.details.want(msg.jobId);
     // Each stored type has its own event of the same name (the type guarantees msg matches it).
     this.emit(msg.type, ...([msg, meta] as ProgressClientEvents[SequencedType]));
     this.emit('message', msg, meta);
@@ -380,21 +416,11 @@ export class ProgressClient extends Emitter<ProgressClientEvents> {
   // ---------------------------------------------------------------- HTTP polling fallback
 
   private onStatusAll(body: StatusAllResponse, incremental: boolean): void {
-    const otherEpoch = this.seqs.isOtherEpoch(body.epoch);
-    const messages = body.messages
-      .filter((m): m is SequencedMessage => isSequencedMessage(m))
-      .sort((a, b) => a.seq - b.seq);
-    // A new stream: what we showed belongs to one that no longer exists.
-    if (otherEpoch) this.setJobs(new Map());
-    if (!incremental || otherEpoch || body.recovered === false) {
-      // The latest message of each job: state to show, not news to announce.
-      this.seqs.rewind(otherEpoch);
-      for (const msg of messages) this.deliver(msg, { via: 'http', history: true, replayed: true });
-    } else {
-      for (const msg of messages) this.onSequenced(msg, 'http');
-    }
-    const top = typeof body.lastSeq === 'number' ? body.lastSeq : (messages.at(-1)?.seq ?? null);
-    this.seqs.caughtUp(top, typeof body.epoch === 'string' ? body.epoch : null);
+    foldStatusAll(body, incremental, this.seqs, {
+      reset: () => this.setJobs(new Map()),
+      history: (msg) => this.deliver(msg, { via: 'http', history: true, replayed: true }),
+      sequenced: (msg) => this.onSequenced(msg, 'http'),
+    });
     this.store.scheduleSave();
   }
 
@@ -406,7 +432,14 @@ export class ProgressClient extends Emitter<ProgressClientEvents> {
     this.emit('state', state);
   }
 
-  private setJobs(map: JobMap): void {
+  private setProblem(problem: ConnectionProblem | null): void {
+    if (problem === this.problemValue) return;
+    this.problemValue = problem;
+    this.emit('problem', problem);
+  }
+
+  private setJobs(map: JobMap, save = false): void {
     this.emit('jobs', this.store.set(map));
+    if (save) this.store.scheduleSave();
   }
 }

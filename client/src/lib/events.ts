@@ -18,6 +18,14 @@ import type {
  */
 export type ConnectionState = 'connected' | 'reconnecting' | 'polling' | 'offline';
 
+/**
+ * Why the client cannot get in, when it is something a person can act on:
+ * - `unauthorized`: the server keeps refusing the tokens `getToken()` gives (sign in again);
+ * - `too_many_connections`: this user has too many connections open (close a tab).
+ * Cleared once a connection succeeds.
+ */
+export type ConnectionProblem = 'unauthorized' | 'too_many_connections';
+
 export interface MessageMeta {
   /** How the message arrived. */
   via: 'socket' | 'http';
@@ -51,6 +59,8 @@ export interface ProgressClientEvents {
   message: [SequencedMessage, MessageMeta];
   /** The connection state changed. */
   state: [ConnectionState];
+  /** A refusal a person can act on started or ended (null). */
+  problem: [ConnectionProblem | null];
   /** The job views changed (newest first). */
   jobs: [readonly JobView[]];
   /** Something went wrong that the client handles itself (for logs). */

@@ -2,7 +2,7 @@
  * The HTTP API (CONTRACT.md section 4): authorized JSON requests with one token refresh on 401, a
  * time limit, and errors as ApiError; plus the job endpoints the client offers.
  */
-import type { JobState, SubmitResponse } from './messages.js';
+import type { ClearFinishedResponse, JobState, SubmitResponse } from './messages.js';
 import type { TokenCache } from './token.js';
 
 /** An HTTP API error (`{"error": CODE, "message": TEXT, "fields"?}`). */
@@ -87,6 +87,22 @@ export class ApiClient {
   /** `POST /api/jobs/{jobId}/cancel`. */
   async cancelJob(jobId: string): Promise<void> {
     await this.request(`/api/jobs/${encodeURIComponent(jobId)}/cancel`, { method: 'POST' });
+  }
+
+  /**
+   * `POST /api/processing/clear-finished` (the server's README), or `POST /api/jobs/clear-finished`
+   * on a server that has it there (404/405 on the first).
+   */
+  async clearFinished(): Promise<ClearFinishedResponse> {
+    let body: unknown;
+    try {
+      body = await this.request('/api/processing/clear-finished', { method: 'POST' });
+    } catch (error) {
+      if (!(error instanceof ApiError && (error.status === 404 || error.status === 405))) throw error;
+      body = await this.request('/api/jobs/clear-finished', { method: 'POST' });
+    }
+    const cleared = (body as Partial<ClearFinishedResponse> | undefined)?.cleared;
+    return { cleared: typeof cleared === 'number' ? cleared : 0 };
   }
 
   /** `GET /api/jobs/{jobId}`. */

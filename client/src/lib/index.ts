@@ -1,6 +1,7 @@
 export { ProgressClient, ApiError } from './ProgressClient.js';
 export type {
   ClientErrorInfo,
+  ConnectionProblem,
   ConnectionState,
   MessageMeta,
   ProgressClientEvents,
@@ -8,7 +9,8 @@ export type {
   Transport,
 } from './ProgressClient.js';
 export * from './messages.js';
-export { applyMessage, applySnapshot, isFinished, jobLabel, sortJobs } from './jobs.js';
+export { applyMessage, applySnapshot, dropFinished, isFinished, jobLabel, sortJobs } from './jobs.js';
+export { activeCount, orderJobs, repeatNumbers } from './listing.js';
 export type { JobMap, JobView } from './jobs.js';
 export { MemoryStorage, storageKey } from './persist.js';
 export type { StorageLike } from './persist.js';

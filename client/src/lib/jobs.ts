@@ -33,6 +33,16 @@ export interface JobView {
   failedStage: Stage | null;
   durationSeconds: number | null;
   result: Record<string, unknown> | null;
+  /** When it was submitted (ISO): the server's time, else its first message's or this client's. */
+  submittedAt: string | null;
+  /** When it completed or failed for good (ISO); null while active. */
+  finishedAt: string | null;
+  /** A cancelled job: the user id who cancelled it; null = a backend (or not cancelled). */
+  cancelledBy: string | null;
+  /** Failed attempts that were retried, as far as this client saw them. */
+  retries: number;
+  /** Known from messages only: its URL and submit time are worth asking the server for. */
+  needsDetails: boolean;
   /** `seq` of the last message applied to this job; 0 for a job known only from its submit answer. */
   seq: number;
   /** `ts` of the last message applied. */
@@ -79,6 +89,11 @@ function blankJob(jobId: string, order: number): JobView {
     failedStage: null,
     durationSeconds: null,
     result: null,
+    submittedAt: null,
+    finishedAt: null,
+    cancelledBy: null,
+    retries: 0,
+    needsDetails: false,
     seq: 0,
     updatedAt: null,
     order,
@@ -89,9 +104,14 @@ function clampProgress(value: unknown, fallback: number): number {
   return typeof value === 'number' && Number.isFinite(value) ? Math.min(100, Math.max(0, value)) : fallback;
 }
 
+/** A stored job view (possibly from an older version) with every field present. */
+export function normalizeJob(job: JobView): JobView {
+  return { ...blankJob(job.jobId, job.order ?? 0), ...job, retries: Number.isInteger(job.retries) ? job.retries : 0 };
+}
+
 /** The job after one message, ignoring the seq guard (see `applyMessage`). */
 export function foldMessage(job: JobView, msg: SequencedMessage): JobView {
-  const base = { ...job, seq: Math.max(job.seq, msg.seq), updatedAt: msg.ts ?? job.updatedAt };
+  const base = { ...job, seq: Math.max(job.seq, msg.seq), updatedAt: msg.ts ?? job.updatedAt, submittedAt: job.submittedAt ?? msg.ts ?? null };
   const url = (msg as { videoUrl?: unknown }).videoUrl;
   if (typeof url === 'string' && url) {
     base.videoUrl = url;
@@ -107,6 +127,7 @@ export function foldMessage(job: JobView, msg: SequencedMessage): JobView {
         progress: clampProgress(msg.progress, job.progress),
         message: msg.message ?? null,
         estimatedCompletion: msg.estimatedCompletion ?? null,
+        finishedAt: done ? (msg.ts ?? null) : null,
         videoTitle: msg.videoTitle ?? job.videoTitle,
         position: null,
         queueLength: null,
@@ -138,6 +159,7 @@ export function foldMessage(job: JobView, msg: SequencedMessage): JobView {
         videoTitle: msg.videoTitle ?? job.videoTitle,
         durationSeconds: msg.durationSeconds ?? null,
         result: msg.result ?? null,
+        finishedAt: msg.ts ?? null,
         estimatedCompletion: null,
         position: null,
         queueLength: null,
@@ -159,6 +181,9 @@ export function foldMessage(job: JobView, msg: SequencedMessage): JobView {
         willRetry: Boolean(msg.willRetry),
         retryAt: msg.retryAt ?? null,
         failedStage: job.stage,
+        finishedAt: msg.willRetry ? null : (msg.ts ?? null),
+        cancelledBy: msg.code === 'cancelled' || msg.error === 'cancelled' ? (msg.cancelledBy ?? null) : null,
+        retries: msg.willRetry ? job.retries + 1 : job.retries,
         estimatedCompletion: null,
         position: null,
         queueLength: null,
@@ -175,7 +200,7 @@ export function foldMessage(job: JobView, msg: SequencedMessage): JobView {
  * what the job already reflects (so callers can tell nothing changed).
  */
 export function applyMessage(jobs: JobMap, msg: SequencedMessage): JobMap {
-  const current = jobs.get(msg.jobId) ?? blankJob(msg.jobId, nextOrder(jobs));
+  const current = jobs.get(msg.jobId) ?? { ...blankJob(msg.jobId, nextOrder(jobs)), needsDetails: true };
   if (jobs.has(msg.jobId) && msg.seq <= current.seq) return jobs;
   const next = new Map(jobs);
   next.set(msg.jobId, foldMessage(current, msg));
@@ -197,9 +222,15 @@ export function jobFromState(state: JobState, seq: number, previous: JobView | u
     estimatedCompletion: state.estimatedCompletion ?? null,
     position: state.position ?? null,
     error: state.error ?? null,
+    errorCode: state.error === 'cancelled' ? 'cancelled' : state.status === 'failed' || state.status === 'retrying' ? job.errorCode : null,
     attempt: state.attempt ?? job.attempt,
     maxAttempts: state.maxAttempts ?? job.maxAttempts,
     willRetry: state.status === 'retrying',
+    result: state.status === 'completed' ? (state.result ?? job.result) : null,
+    submittedAt: state.submittedAt ?? job.submittedAt,
+    finishedAt: state.status === 'completed' || state.status === 'failed' ? (state.finishedAt ?? job.finishedAt) : null,
+    cancelledBy: state.cancelledBy !== undefined ? state.cancelledBy : job.cancelledBy,
+    needsDetails: false,
     seq: Math.max(seq, 0),
   };
 }
@@ -235,6 +266,8 @@ export function applySubmitted(jobs: JobMap, answer: SubmitResponse, videoUrl: s
   if (existing) {
     next.set(answer.jobId, {
       ...existing,
+      needsDetails: false,
+      submittedAt: existing.submittedAt ?? new Date().toISOString(),
       videoUrl: existing.videoUrl ?? videoUrl,
       videoId: existing.videoId ?? youtubeVideoId(videoUrl),
       videoTitle: existing.videoTitle ?? title ?? null,
@@ -246,10 +279,39 @@ export function applySubmitted(jobs: JobMap, answer: SubmitResponse, videoUrl: s
     videoUrl,
     videoId: youtubeVideoId(videoUrl),
     videoTitle: title ?? null,
+    submittedAt: new Date().toISOString(),
     position: answer.position ?? null,
     estimatedWaitSeconds: answer.estimatedWaitSeconds ?? null,
   });
   return next;
+}
+
+/**
+ * Fills what only `GET /api/jobs/{id}` told about a job known from messages: its URL, submit time,
+ * title and result. Progress and status stay as the messages made them.
+ */
+export function applyDetails(jobs: JobMap, state: JobState): JobMap {
+  const job = jobs.get(state.jobId);
+  if (!job) return jobs;
+  const videoUrl = job.videoUrl ?? state.videoUrl ?? null;
+  const next = new Map(jobs);
+  next.set(job.jobId, {
+    ...job,
+    needsDetails: false,
+    videoUrl,
+    videoId: job.videoId ?? youtubeVideoId(videoUrl),
+    videoTitle: job.videoTitle ?? state.videoTitle ?? null,
+    submittedAt: state.submittedAt ?? job.submittedAt,
+    result: job.result ?? (job.status === 'completed' ? (state.result ?? null) : null),
+  });
+  return next;
+}
+
+/** Without the finished jobs (what `POST /api/jobs/clear-finished` hid). */
+export function dropFinished(jobs: JobMap): JobMap {
+  const next = new Map<string, JobView>();
+  for (const [id, job] of jobs) if (!isFinished(job)) next.set(id, job);
+  return next.size === jobs.size ? jobs : next;
 }
 
 /** Newest first. */

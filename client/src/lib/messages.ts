@@ -66,6 +66,8 @@ export interface ProcessingError extends SequencedBase {
   maxAttempts: number | null;
   willRetry: boolean;
   retryAt: string | null;
+  /** On a cancel (`code: "cancelled"`): the user id who cancelled it; null = a backend. */
+  cancelledBy?: string | null;
 }
 
 /** A job's state as in `snapshot.jobs` and `GET /api/jobs/{jobId}`. */
@@ -81,8 +83,15 @@ export interface JobState {
   /** Only on `GET /api/jobs/{jobId}`. */
   attempt?: number | null;
   maxAttempts?: number | null;
-  /** Not in the contract; used when a server adds it. */
+  /** Completed jobs only: what the job produced (e.g. `{url, outline, mindmapId}`). */
+  result?: Record<string, unknown> | null;
   videoUrl?: string | null;
+  /** ISO. */
+  submittedAt?: string | null;
+  /** ISO, or null while the job is active. */
+  finishedAt?: string | null;
+  /** Cancelled jobs: the user id who cancelled it; null = a backend. */
+  cancelledBy?: string | null;
 }
 
 export interface Snapshot {
@@ -135,6 +144,11 @@ export interface SubmitResponse {
   status: 'queued';
   position: number | null;
   estimatedWaitSeconds: number | null;
+}
+
+/** `POST /api/jobs/clear-finished` answer. */
+export interface ClearFinishedResponse {
+  cleared: number;
 }
 
 /** The socket events the client sends. */

@@ -40,7 +40,7 @@ export interface ProgressClientOptions {
   replayTimeoutMs?: number;
   /** Time allowed for one HTTP request (ms); default 10000. */
   requestTimeoutMs?: number;
-  /** Jobs kept (all active ones plus the newest finished); default 100. */
+  /** Jobs kept (all active ones plus the newest finished); default 500. */
   maxJobs?: number;
 }
 
@@ -74,7 +74,7 @@ export function resolveOptions(options: ProgressClientOptions): ResolvedOptions 
     connectTimeoutMs: options.connectTimeoutMs ?? 10000,
     replayTimeoutMs: options.replayTimeoutMs ?? 15000,
     requestTimeoutMs: options.requestTimeoutMs ?? 10000,
-    maxJobs: options.maxJobs ?? 100,
+    maxJobs: options.maxJobs ?? 500,
     baseUrl: trimSlash(options.url ?? ''),
     transports: options.transports,
     storage: options.storage === undefined ? defaultStorage() : options.storage,

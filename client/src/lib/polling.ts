@@ -4,7 +4,8 @@
  * request at a time; `stop()` aborts the request in flight. What an answer means for the cursor
  * and the jobs is the host's business.
  */
-import { isStatusAllResponse, type StatusAllResponse } from './messages.js';
+import type { SeqCursor } from './cursor.js';
+import { isSequencedMessage, isStatusAllResponse, type SequencedMessage, type StatusAllResponse } from './messages.js';
 import { Timer } from './timer.js';
 
 export interface PollerHost {
@@ -119,4 +120,28 @@ export class Poller {
     this.host.onPolled(ok);
     this.soon(this.options.intervalMs);
   }
+}
+
+export interface StatusAllFold {
+  /** A new stream: what was shown belongs to one that no longer exists. */
+  reset(): void;
+  /** A latest-per-job message: state to show, not news to announce. */
+  history(msg: SequencedMessage): void;
+  /** An incremental message, through the same seq rules as the socket's. */
+  sequenced(msg: SequencedMessage): void;
+}
+
+/** What one status-all answer means for the cursor and the jobs, in seq order. */
+export function foldStatusAll(body: StatusAllResponse, incremental: boolean, seqs: SeqCursor, on: StatusAllFold): void {
+  const otherEpoch = seqs.isOtherEpoch(body.epoch);
+  const messages = body.messages.filter((m): m is SequencedMessage => isSequencedMessage(m)).sort((a, b) => a.seq - b.seq);
+  if (otherEpoch) on.reset();
+  if (!incremental || otherEpoch || body.recovered === false) {
+    seqs.rewind(otherEpoch);
+    for (const msg of messages) on.history(msg);
+  } else {
+    for (const msg of messages) on.sequenced(msg);
+  }
+  const top = typeof body.lastSeq === 'number' ? body.lastSeq : (messages.at(-1)?.seq ?? null);
+  seqs.caughtUp(top, typeof body.epoch === 'string' ? body.epoch : null);
 }

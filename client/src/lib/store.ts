@@ -3,7 +3,7 @@
  * (persist.ts): saved at most 200 ms after a change, at once by `save()`, loaded per user.
  */
 import type { SeqCursor } from './cursor.js';
-import { pruneJobs, sortJobs, type JobMap, type JobView } from './jobs.js';
+import { normalizeJob, pruneJobs, sortJobs, type JobMap, type JobView } from './jobs.js';
 import { clearStream, loadStream, saveStream, type StorageLike } from './persist.js';
 import { Timer } from './timer.js';
 
@@ -42,7 +42,7 @@ export class JobStore {
     const stored = loadStream(this.storage, userId);
     this.cursor.restore(stored.lastSeq, stored.epoch);
     const map = new Map<string, JobView>();
-    for (const job of stored.jobs) map.set(job.jobId, job);
+    for (const job of stored.jobs) map.set(job.jobId, normalizeJob(job));
     return map;
   }
 

@@ -7,11 +7,11 @@ export const CONNECTION_TEXT: Record<ConnectionState, string> = {
   connected: 'Connected',
   reconnecting: 'Reconnecting\u2026',
   polling: 'Offline (polling)',
-  // Socket.IO and the fallback both fail; the fallback keeps polling.
-  offline: 'Offline (polling)',
+  // Neither Socket.IO nor the polling fallback answers (the fallback keeps trying).
+  offline: 'Cannot reach the server',
 };
 
-/** A role="status" element reading `Connected`, `Reconnecting…` or `Offline (polling)`. */
+/** A role="status" element reading `Connected`, `Reconnecting…`, `Offline (polling)` or `Cannot reach the server`. */
 export function ConnectionStatus({ className = '' }: { className?: string }): ReactNode {
   const state = useConnectionState();
   return (

@@ -1,11 +1,26 @@
-import { useId, useState, type ReactNode } from 'react';
-import { formatDuration, stageLabel } from '../lib/format.js';
+import { memo, useId, useState, type ReactNode } from 'react';
+import { stageLabel } from '../lib/format.js';
 import { isFinished, jobLabel, type JobView } from '../lib/jobs.js';
-import { ApiError } from '../lib/ProgressClient.js';
+import { ConfirmCancelDialog } from './ConfirmCancel.js';
 import { useNow, useProgressClient } from './hooks.js';
-import { announcement, errorText, etaText, progressValueText, queueText, statusText } from './jobText.js';
+import {
+  announcement,
+  cancelText,
+  doneText,
+  errorText,
+  etaText,
+  formatWhen,
+  isCancelled,
+  progressValueText,
+  queueText,
+  resultText,
+  resultUrl,
+  statusText,
+} from './jobText.js';
 import { ProgressBar } from './ProgressBar.js';
 import { StageIndicators } from './StageIndicators.js';
+
+export { useCancel } from './ConfirmCancel.js';
 
 /** The card's heading: the title, else the video id, else a neutral name (the id goes below). */
 export function displayTitle(job: JobView): string {
@@ -19,30 +34,18 @@ export function subtitle(job: JobView): string | null {
   return null;
 }
 
+/** Blue while running, green when done, red on a failure, grey when waiting or cancelled. */
 export function progressTone(job: JobView): 'active' | 'done' | 'error' | 'idle' {
   if (job.status === 'completed') return 'done';
+  if (job.status === 'failed' && isCancelled(job)) return 'idle';
   if (job.status === 'failed' || job.status === 'retrying') return 'error';
   if (job.status === 'queued') return 'idle';
   return 'active';
 }
 
-/** Cancels through the provider's client; returns [cancel, pending, error]. */
-export function useCancel(jobId: string): [() => void, boolean, string | null] {
-  const client = useProgressClient();
-  const [pending, setPending] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-  const cancel = (): void => {
-    setPending(true);
-    setError(null);
-    client
-      .cancelJob(jobId)
-      .catch((e: unknown) => {
-        // 409: it finished in the meantime, which the next message shows anyway.
-        if (!(e instanceof ApiError && e.status === 409)) setError(e instanceof Error ? e.message : String(e));
-      })
-      .finally(() => setPending(false));
-  };
-  return [cancel, pending, error];
+/** `completed`, `failed`, `cancelled`, ...: the card's and the badge's modifier. */
+export function toneClass(job: JobView): string {
+  return job.status === 'failed' && isCancelled(job) ? 'cancelled' : job.status;
 }
 
 export interface ProcessingJobCardProps {
@@ -51,38 +54,79 @@ export interface ProcessingJobCardProps {
   onOpenDetails?: (jobId: string) => void;
   /** Heading level of the job's title; default 3. */
   headingLevel?: 2 | 3 | 4;
+  /** The service cannot be reached now: estimates read as paused instead of counting down. */
+  paused?: boolean;
+  /** This link's number among jobs of the same video (1 = the first), to tell repeats apart. */
+  repeat?: number | null;
 }
 
 /**
  * One job: title, status, a progress bar named after the job, the stage, the seven stage
- * indicators, estimated completion or queue place, the error with its retry status, and Cancel.
- * A polite live region announces stage and status changes.
+ * indicators, estimated completion or queue place, the error with its retry status, what it
+ * produced (and a link `Open…` to it), a link to the video, when it was submitted, and Cancel
+ * (which asks first). A polite live region announces stage and status changes.
+ *
+ * Memoized: in a long list only the card whose job changed renders again.
  */
-export function ProcessingJobCard({ job, onOpenDetails, headingLevel = 3 }: ProcessingJobCardProps): ReactNode {
+export const ProcessingJobCard = memo(function ProcessingJobCard({
+  job,
+  onOpenDetails,
+  headingLevel = 3,
+  paused = false,
+  repeat = null,
+}: ProcessingJobCardProps): ReactNode {
   const titleId = useId();
-  const label = jobLabel(job);
-  const ticking = job.status === 'processing' || job.status === 'queued' || job.status === 'retrying';
+  const me = useProgressClient().userId;
+  const label = repeat ? `${jobLabel(job)} #${repeat}` : jobLabel(job);
+  const ticking = !paused && (job.status === 'processing' || job.status === 'queued' || job.status === 'retrying');
   const now = useNow(1000, ticking);
-  const [cancel, cancelling, cancelError] = useCancel(job.jobId);
+  const [confirming, setConfirming] = useState(false);
   const Heading = `h${headingLevel}` as const;
-  const eta = etaText(job, now);
-  const queue = queueText(job, now);
-  const error = errorText(job, now);
-  const done = job.status === 'completed';
+  const eta = etaText(job, now, paused);
+  const queue = queueText(job, now, paused);
+  const error = errorText(job, now, paused);
+  const cancelled = cancelText(job, me);
+  const done = doneText(job);
+  const produced = job.status === 'completed' ? resultText(job.result) : null;
+  const openUrl = job.status === 'completed' ? resultUrl(job.result) : null;
+  const submitted = formatWhen(job.submittedAt);
+  const sub = subtitle(job);
+  const tone = toneClass(job);
 
   return (
-    <article className={`rt-card rt-card--${job.status}`} aria-labelledby={titleId} data-job-id={job.jobId}>
+    <article className={`rt-card rt-card--${tone}`} aria-labelledby={titleId} data-job-id={job.jobId}>
       <header className="rt-card__header">
         <Heading id={titleId} className="rt-card__title">
           {displayTitle(job)}
+          {repeat ? <span className="rt-card__repeat"> #{repeat}</span> : null}
         </Heading>
-        <span className={`rt-badge rt-badge--${job.status}`}>{statusText(job)}</span>
+        <span className={`rt-badge rt-badge--${tone}`}>{statusText(job)}</span>
       </header>
-      {subtitle(job) ? <p className="rt-card__sub">{subtitle(job)}</p> : null}
+      {sub || submitted || job.videoUrl ? (
+        <p className="rt-card__sub">
+          {[
+            sub ? <span key="id" className="rt-mono">{sub}</span> : null,
+            submitted ? <span key="at">Submitted {submitted}</span> : null,
+            job.videoUrl ? (
+              <a key="video" className="rt-link" href={job.videoUrl} target="_blank" rel="noopener noreferrer" aria-label={`Watch ${label} on YouTube`}>
+                Watch on YouTube
+              </a>
+            ) : null,
+          ]
+            .filter(Boolean)
+            .flatMap((part, i) => (i ? [<span key={`sep${i}`} aria-hidden="true"> · </span>, part] : [part]))}
+        </p>
+      ) : null}
 
       <div className="rt-card__progress-row">
         <span className="rt-card__stage">
-          {job.status === 'queued' ? 'Waiting to start' : done ? 'All stages done' : stageLabel(job.failedStage && job.status !== 'processing' ? job.failedStage : job.stage)}
+          {job.status === 'queued'
+            ? 'Waiting to start'
+            : !job.stage && !job.failedStage
+              ? 'Not started'
+              : job.status === 'completed'
+              ? 'All stages done'
+              : stageLabel(job.failedStage && job.status !== 'processing' ? job.failedStage : job.stage)}
         </span>
         <span className="rt-card__pct" aria-hidden="true">
           {Math.round(job.progress)}%
@@ -93,33 +137,36 @@ export function ProcessingJobCard({ job, onOpenDetails, headingLevel = 3 }: Proc
 
       <div className="rt-card__details">
         {job.message && job.status === 'processing' ? <p className="rt-card__message">{job.message}</p> : null}
-        {eta ? <p className="rt-card__eta">{eta}</p> : null}
+        {eta ? <p className={`rt-card__eta${paused ? ' rt-card__eta--paused' : ''}`}>{eta}</p> : null}
         {queue ? <p className="rt-card__queue">{queue}</p> : null}
-        {done && job.durationSeconds !== null ? (
-          <p className="rt-card__done">Finished in {formatDuration(job.durationSeconds)}</p>
-        ) : null}
+        {done ? <p className="rt-card__done">{done}</p> : null}
+        {produced ? <p className="rt-card__result">{produced}</p> : null}
+        {cancelled ? <p className="rt-card__cancelled">{cancelled}</p> : null}
         {error ? <p className={`rt-card__error${job.status === 'retrying' ? ' rt-card__error--retrying' : ''}`}>{error}</p> : null}
-        {cancelError ? <p className="rt-card__error">Could not cancel: {cancelError}</p> : null}
       </div>
 
       <div className="rt-visually-hidden" aria-live="polite" aria-atomic="true">
         {announcement(job, label)}
       </div>
 
-      {!isFinished(job) || onOpenDetails ? (
-        <footer className="rt-card__actions">
-          {onOpenDetails ? (
-            <button type="button" className="rt-button rt-button--ghost" aria-label={`Details of ${label}`} onClick={() => onOpenDetails(job.jobId)}>
-              Details
-            </button>
-          ) : null}
-          {!isFinished(job) ? (
-            <button type="button" className="rt-button rt-button--quiet" aria-label={`Cancel ${label}`} onClick={cancel} disabled={cancelling}>
-              {cancelling ? 'Cancelling…' : 'Cancel'}
-            </button>
-          ) : null}
-        </footer>
-      ) : null}
+      <footer className="rt-card__actions">
+        {openUrl ? (
+          <a className="rt-button rt-button--primary" href={openUrl} aria-describedby={titleId} {...(openUrl.startsWith('/') ? {} : { target: '_blank', rel: 'noopener noreferrer' })}>
+            Open…
+          </a>
+        ) : null}
+        {onOpenDetails ? (
+          <button type="button" className="rt-button rt-button--ghost" aria-label={`Details of ${label}`} onClick={() => onOpenDetails(job.jobId)}>
+            Details
+          </button>
+        ) : null}
+        {!isFinished(job) ? (
+          <button type="button" className="rt-button rt-button--quiet" aria-label={`Cancel ${label}`} aria-haspopup="dialog" onClick={() => setConfirming(true)}>
+            Cancel
+          </button>
+        ) : null}
+      </footer>
+      {confirming && !isFinished(job) ? <ConfirmCancelDialog job={job} label={label} onClose={() => setConfirming(false)} /> : null}
     </article>
   );
-}
+});

@@ -1,9 +1,8 @@
-import { useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
-import { jobLabel } from '../lib/jobs.js';
-import { formatClock } from '../lib/format.js';
-import type { ProcessingComplete, ProcessingError } from '../lib/messages.js';
+import { useEffect, useMemo, useRef, useState, type ReactNode } from 'react';
 import { ProgressClient, type ProgressClientOptions } from '../lib/ProgressClient.js';
-import { ProgressContext, type Toast, type ToastKind } from './context.js';
+import { ProgressContext } from './context.js';
+import { NoticeFeed } from './notices.js';
+import { ToastStore } from './toastStore.js';
 
 export interface ProgressProviderProps {
   /** Returns a valid access token; called on every (re)connect. Read through a ref: may change. */
@@ -16,7 +15,7 @@ export interface ProgressProviderProps {
   options?: Omit<ProgressClientOptions, 'getToken' | 'userId' | 'url'>;
   /** Use this client instead of creating one (the provider still starts and stops it). */
   client?: ProgressClient;
-  /** How long a toast stays (ms); default 6000; 0 keeps them until dismissed. */
+  /** How long a toast stays (ms), read once; default 6000; 0 keeps them until dismissed. */
   toastTimeoutMs?: number;
   children: ReactNode;
 }
@@ -47,53 +46,19 @@ export function ProgressProvider(props: ProgressProviderProps): ReactNode {
     return () => client.stop();
   }, [client]);
 
-  const [toasts, setToasts] = useState<readonly Toast[]>([]);
-  const nextId = useRef(1);
-  const timers = useRef(new Map<number, ReturnType<typeof setTimeout>>());
-
-  const dismissToast = useCallback((id: number) => {
-    const timer = timers.current.get(id);
-    if (timer) clearTimeout(timer);
-    timers.current.delete(id);
-    setToasts((list) => list.filter((t) => t.id !== id));
-  }, []);
-
+  // Live news one by one; what a replay brought, summed up (notices.ts). Toasts live in a store of
+  // their own: the context value never changes, so a toast re-renders the toasts and nothing else.
+  const [feed] = useState(() => new NoticeFeed(client));
+  const [toastStore] = useState(() => new ToastStore(toastTimeoutMs));
+  useEffect(() => feed.start(), [feed]);
   useEffect(() => {
-    const push = (kind: ToastKind, title: string, body: string, jobId: string): void => {
-      const id = nextId.current++;
-      setToasts((list) => [...list.slice(-4), { id, kind, title, body, jobId }]);
-      if (toastTimeoutMs > 0) timers.current.set(id, setTimeout(() => dismissToast(id), toastTimeoutMs));
-    };
-    const name = (jobId: string, title: string | null): string => {
-      const job = client.getJob(jobId);
-      return job ? jobLabel(job) : (title ?? `Job ${jobId}`);
-    };
-    const onComplete = (msg: ProcessingComplete, meta: { history: boolean }): void => {
-      if (meta.history) return;
-      push('success', 'Processing complete', name(msg.jobId, msg.videoTitle), msg.jobId);
-    };
-    const onError = (msg: ProcessingError, meta: { history: boolean }): void => {
-      if (meta.history) return;
-      if (msg.code === 'cancelled') {
-        push('info', 'Cancelled', name(msg.jobId, null), msg.jobId);
-      } else if (msg.willRetry) {
-        const at = formatClock(msg.retryAt);
-        push('error', `Attempt ${msg.attempt ?? '?'} of ${msg.maxAttempts ?? '?'} failed`, `${name(msg.jobId, null)}: ${msg.error}.${at ? ` Retrying at ${at}.` : ' Retrying.'}`, msg.jobId);
-      } else {
-        push('error', 'Processing failed', `${name(msg.jobId, null)}: ${msg.error}`, msg.jobId);
-      }
-    };
-    const offComplete = client.on('processing_complete', onComplete);
-    const offError = client.on('processing_error', onError);
-    const pending = timers.current;
+    const off = feed.on('notice', (notice) => toastStore.push(notice));
     return () => {
-      offComplete();
-      offError();
-      for (const timer of pending.values()) clearTimeout(timer);
-      pending.clear();
+      off();
+      toastStore.close();
     };
-  }, [client, toastTimeoutMs, dismissToast]);
+  }, [feed, toastStore]);
 
-  const value = useMemo(() => ({ client, toasts, dismissToast }), [client, toasts, dismissToast]);
+  const value = useMemo(() => ({ client, feed, toastStore }), [client, feed, toastStore]);
   return <ProgressContext.Provider value={value}>{children}</ProgressContext.Provider>;
 }
