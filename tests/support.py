@@ -220,3 +220,35 @@ async def until(pred: Callable[[], Any], timeout: float, what: str) -> None:
     while not await pred():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.05)
+
+
+async def wait_ready(url: str, timeout: float = 20.0, why: Callable[[], str] = str) -> None:
+    """Poll `url`/readyz until it answers 200; fail with `why()` after `timeout` seconds."""
+    import aiohttp
+
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while True:
+            try:
+                async with http.get(f"{url}/readyz") as r:
+                    if r.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            assert time.monotonic() < deadline, f"{url} did not become ready: {why()}"
+            await asyncio.sleep(0.1)
+
+
+def stop_process(proc: Any, sig: int | None = None, timeout: float = 15.0) -> None:
+    """Stop a process we started (by PID): `sig` (SIGTERM), then SIGKILL after `timeout`."""
+    import signal
+    import subprocess
+
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM if sig is None else sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout)

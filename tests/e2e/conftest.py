@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
-from tests.support import SECRET, free_port
+from tests.support import SECRET, free_port, wait_ready
 
 
 class Node:
@@ -40,17 +38,7 @@ class Node:
             stdout=asyncio.subprocess.DEVNULL,
             stderr=self.stderr.open("wb") if self.stderr else asyncio.subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 20
-        async with aiohttp.ClientSession() as http:
-            while time.monotonic() < deadline:
-                try:
-                    async with http.get(f"{self.url}/readyz") as r:
-                        if r.status == 200:
-                            return
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise AssertionError("node did not become ready")
+        await wait_ready(self.url)
 
     async def stop(self) -> None:
         if self.proc is not None and self.proc.returncode is None:

@@ -18,7 +18,7 @@ from openapi_spec_validator import validate
 
 from realtime.web import reference
 from realtime.web.auth import Auth
-from tests.support import API_KEY, SECRET, free_port
+from tests.support import API_KEY, SECRET, free_port, stop_process
 
 BIN = Path(sys.executable).parent
 
@@ -50,12 +50,7 @@ def live(tmp_path: Path) -> Any:
             assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
             time.sleep(0.1)
     yield url
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_process(proc)
 
 
 def fetch(url: str) -> Any:

@@ -22,7 +22,7 @@ import pytest
 import socketio
 
 from realtime.web.auth import Auth
-from tests.support import API_KEY, SECRET, free_port, fresh_pg_database, until
+from tests.support import API_KEY, SECRET, free_port, fresh_pg_database, stop_process, until
 
 REPO = Path(__file__).resolve().parents[2]
 GUIDE = REPO / "docs" / "production.md"
@@ -110,13 +110,7 @@ def nginx_conf(tmp: Path, base: int, https: int, http: int) -> Path:
 
 
 def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    if proc.poll() is None:
-        proc.send_signal(sig)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+    stop_process(proc, sig)
 
 
 @pytest.mark.timeout(180)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from realtime.domain.times import parse_iso
 from realtime.store.engine import create_engine
 from realtime.store.ledger import Ledger
 from realtime.store.migrate import migrate
-from tests.support import until
+from tests.support import stop_process, until
 
 VIDEO = "https://youtu.be/dQw4w9WgXcQ"
 REPO = Path(__file__).resolve().parents[2]
@@ -175,13 +174,7 @@ def start_worker(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.
 
 
 def stop_worker(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+    stop_process(proc, timeout=10)
 
 
 def check_retry_timing(got: list[dict[str, Any]], late: float = 1.0) -> None:

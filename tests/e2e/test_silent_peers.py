@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 
 from realtime.web.auth import Auth
-from tests.support import API_KEY, SECRET, free_port
+from tests.support import API_KEY, SECRET, free_port, stop_process, wait_ready
 
 PEERS = int(os.environ.get("SILENT_PEERS", "500"))  # of each kind
 
@@ -97,16 +97,7 @@ async def test_silent_peers_are_gone_within_15_s_and_users_do_not_notice(tmp_pat
     try:
         # No connection limit: every CONNECT-less WebSocket holds one.
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    async with http.get(f"{url}/readyz") as r:
-                        if r.status == 200:
-                            break
-                except aiohttp.ClientError:
-                    pass
-                assert time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
-                await asyncio.sleep(0.1)
+            await wait_ready(url, why=(tmp_path / "serve.log").read_text)
 
             user = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -184,9 +175,4 @@ async def test_silent_peers_are_gone_within_15_s_and_users_do_not_notice(tmp_pat
         if user is not None and user.returncode is None:
             user.kill()
             await user.wait()
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc)
