@@ -23,8 +23,8 @@ def channel_key(jwt_secret: str | None) -> bytes | None:
 
 
 def signature(key: bytes, room: str, payload: bytes) -> str:
-    mac = hmac.new(key, room.encode() + b"\n" + payload, hashlib.sha256)
-    return mac.hexdigest()[:SIG_LENGTH]
+    # hmac.digest: the one-shot C path, several times cheaper than hmac.new (hot path).
+    return hmac.digest(key, room.encode() + b"\n" + payload, "sha256").hex()[:SIG_LENGTH]
 
 
 def verified(key: bytes | None, room: str, payload: bytes, sig: object) -> bool:
