@@ -189,7 +189,10 @@ class Gateway:
         self, sid: str, user_id: str, last_seq: int | None, epoch: str | None
     ) -> None:
         try:
-            await self.fanout.attach(sid, user_id, last_seq, epoch)
+            # Bounded like every store call: a database that hangs drops the transport (the
+            # client retries), never a connection waiting forever for its replay.
+            async with asyncio.timeout(self.settings.db_timeout):
+                await self.fanout.attach(sid, user_id, last_seq, epoch)
         except Exception as exc:
             self.metrics.refused.labels("unavailable").inc()
             self.outage.failed("connect", exc)
