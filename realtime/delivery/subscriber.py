@@ -33,11 +33,11 @@ from ..broadcast.redis import CHANNEL, REFRESH, RedisBroadcast
 from ..broadcast.signing import verified
 from ..codec import SocketIOJson
 from ..domain.job import MESSAGE_TYPES
+from ..logs import RateLimitedLog
 from ..metrics import Metrics
 from ..store.stream import Stored
 from .fanout import Fanout
 from .health import NodeState
-from .wire import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,9 @@ class StreamRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         self._pinger: RedisBroadcast | None = None
         self.metrics = metrics
         self.key = key
-        self.foreign = RateLimitedLog("dropped a message on the channel that is not ours")
+        self.foreign = RateLimitedLog(
+            "dropped a message on the channel that is not ours", logger=log
+        )
         state.subscription_alive = self.health
 
     def broadcast(self, fanout: Fanout) -> NodeBroadcast:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,6 +29,7 @@ from aiohttp.web import WebSocketResponse
 from engineio.async_drivers.aiohttp import WebSocket as EngineIOWebSocket
 
 from .. import codec
+from ..logs import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -38,25 +38,6 @@ log = logging.getLogger(__name__)
 MAX_BUFFERED = 1 << 20
 # WebSocket close code for a peer that broke the protocol (RFC 6455).
 PROTOCOL_ERROR = 1002
-
-
-class RateLimitedLog:
-    """A log line for the first of a kind of bad input, then at most one a minute with a count:
-    a peer sending garbage must not flood the log."""
-
-    def __init__(self, what: str, every: float = 60.0) -> None:
-        self.what = what
-        self.every = every
-        self.count = 0
-        self._said = -every
-
-    def note(self, exc: BaseException) -> None:
-        self.count += 1
-        now = time.monotonic()
-        if now - self._said >= self.every:
-            self._said = now
-            detail = (str(exc).splitlines() or [""])[0][:200] or type(exc).__name__
-            log.warning("%s (%d so far): %s", self.what, self.count, detail)
 
 
 class TrackingWebSocket(EngineIOWebSocket):  # type: ignore[misc]
@@ -113,7 +94,7 @@ def install(sio: Any) -> None:
     eio = sio.eio
     # A copy: the driver table is shared by every server in the process.
     eio._async = {**eio._async, "websocket": TrackingWebSocket}
-    eio.bad_frames = RateLimitedLog("malformed Engine.IO frame; connection closed")
+    eio.bad_frames = RateLimitedLog("malformed Engine.IO frame; connection closed", logger=log)
 
 
 def text_frame(payload: bytes) -> bytes:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ..domain import messages as msg
 from ..domain.compaction import compact
-from ..domain.errors import Conflict, DomainError, NotFound
+from ..domain.errors import DomainError, NotFound
 from ..domain.job import ACTIVE, FINISHED, Job, Status
 from ..domain.messages import Replay
 from . import stream
@@ -30,7 +30,7 @@ from .rows import job_from_row
 from .stream import Position, Stored
 from .tables import jobs as jobs_t
 from .tables import messages, stage_samples, streams
-from .writes import Outcome, Write, commit
+from .writes import Outcome, Write, commit, unchanged_since
 
 Clock = Callable[[], float]
 T = TypeVar("T")
@@ -51,16 +51,6 @@ _VISIBLE = (
 )
 # Stage samples kept in the table (the model reads the newest few hundred).
 SAMPLES_KEPT = 5000
-
-
-def _unchanged_since(updated_seq: int) -> Callable[[Job], None]:
-    """A guard: the job got no message since it was read."""
-
-    def guard(job: Job) -> None:
-        if job.updated_seq != updated_seq:
-            raise Conflict(f"job {job.job_id} moved on")
-
-    return guard
 
 
 _OWNER = select(jobs_t.c.user_id).where(jobs_t.c.job_id == bindparam("job_id"))
@@ -227,7 +217,7 @@ class Ledger:
                 Write(
                     r.user_id,
                     msg.processing_error(r.job_id, text, code="stalled", will_retry=False),
-                    guard=_unchanged_since(int(r.updated_seq)),
+                    guard=unchanged_since(int(r.updated_seq)),
                 )
                 for r in rows
             ]

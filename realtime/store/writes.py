@@ -72,6 +72,16 @@ class Write:
 Outcome = Stored | DomainError
 
 
+def unchanged_since(updated_seq: int) -> Callable[[Job], None]:
+    """A guard: the job got no message since it was read (else the write is left out)."""
+
+    def guard(job: Job) -> None:
+        if job.updated_seq != updated_seq:
+            raise Conflict(f"job {job.job_id} moved on")
+
+    return guard
+
+
 def commit(
     conn: Connection,
     writes: Sequence[Write],

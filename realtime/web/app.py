@@ -18,6 +18,7 @@ from ..delivery import wire
 from ..delivery.fanout import Fanout, SocketIOEmitter
 from ..delivery.follower import Follower
 from ..delivery.health import NodeState
+from ..logs import Outage
 from ..loops import supervise
 from ..metrics import Metrics
 from ..store.engine import create_engine
@@ -45,7 +46,6 @@ from .keys import (
     SIO,
     STATE,
 )
-from .outage import Outage
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +58,12 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     # Demo tokens are signed with this node's own key: whoever mints one at the open
     # /demo/token gets nothing another node (sharing REALTIME_JWT_SECRET) accepts.
     own_key = demo.demo_key() if settings.demo else None
+    # One outage for the HTTP API and the connects alike: one log line per database outage.
+    outage = Outage(log)
     app = web.Application(
         middlewares=[
             middleware.cors_middleware(settings.cors_origins),
-            middleware.error_middleware(Outage(log), settings.db_timeout),
+            middleware.error_middleware(outage, settings.db_timeout),
             middleware.polling_limit(settings.max_message_bytes, lambda sid: drop(app, sid)),
         ],
         client_max_size=settings.max_message_bytes,
@@ -115,6 +117,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         fanout=fanout,
         metrics=metrics,
         state=state,
+        outage=outage,
     )
     broadcast: Broadcast = LocalBroadcast(fanout)
     interval = settings.follow_interval

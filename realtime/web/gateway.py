@@ -17,14 +17,13 @@ from socketio.exceptions import ConnectionRefusedError as Refused
 from ..config import Settings
 from ..delivery.fanout import Fanout
 from ..delivery.health import NodeState
-from ..delivery.wire import RateLimitedLog
 from ..domain.schemas import AckBody, ConnectAuth, ResumeBody
+from ..logs import Outage, RateLimitedLog
 from ..loops import supervise
 from ..metrics import Metrics
 from ..store.ledger import Ledger
 from .auth import Auth, TokenError
 from .demo import TokenBucket
-from .outage import Outage
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +39,9 @@ class Server(socketio.AsyncServer):  # type: ignore[misc]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.bad_packets = RateLimitedLog("malformed Socket.IO packet; connection closed")
+        self.bad_packets = RateLimitedLog(
+            "malformed Socket.IO packet; connection closed", logger=log
+        )
 
     async def _handle_connect(self, eio_sid: str, namespace: str | None, data: Any) -> None:
         # Socket.IO v5: a CONNECT_ERROR carries an object with a message (python-socketio
@@ -108,6 +109,7 @@ class Gateway:
         fanout: Fanout,
         metrics: Metrics,
         state: NodeState,
+        outage: Outage,
     ) -> None:
         self.sio = sio
         self.settings = settings
@@ -118,7 +120,7 @@ class Gateway:
         self.state = state
         self.sessions: dict[str, Session] = {}
         self._attaching: set[asyncio.Task[None]] = set()
-        self.outage = Outage(log)
+        self.outage = outage
         self._auth_schema = ConnectAuth()
         self._ack_schema = AckBody()
         self._resume_schema = ResumeBody()

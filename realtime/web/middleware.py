@@ -10,8 +10,8 @@ from typing import Any
 from aiohttp import web
 
 from ..domain.errors import DomainError
+from ..logs import Outage
 from ..store.engine import is_unavailable
-from .outage import Outage
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,15 +30,14 @@ from .. import codec
 from ..broadcast.outbox import Outbox
 from ..domain import eta
 from ..domain import messages as msg
-from ..domain.errors import Conflict
-from ..domain.job import Job, Status
+from ..domain.job import Status
 from ..domain.times import parse_iso
 from ..loops import supervise
 from ..store.claims import queue_lock
 from ..store.ledger import Ledger
 from ..store.stream import Stored
 from ..store.tables import jobs as jobs_t
-from ..store.writes import Write
+from ..store.writes import Write, unchanged_since
 
 # Jobs per write transaction: small enough that a claim waits only milliseconds for it.
 CHUNK = 500
@@ -69,23 +68,11 @@ class _Due:
     start: float | None  # estimatedStart, epoch seconds
 
 
-class _Changed(Conflict):
-    """The job got another message since the pass read it: left to the next pass."""
-
-
 def _seen(updated_seq: int, raw: str | None) -> _Seen:
     m = codec.loads(raw) if raw else None
     if not m or m.get("type") != "queue_update":
         return _Seen(updated_seq, False, None, None)
     return _Seen(updated_seq, True, m.get("position"), parse_iso(m.get("estimatedStart")))
-
-
-def _unchanged(updated_seq: int) -> Callable[[Job], None]:
-    def guard(job: Job) -> None:
-        if job.status != Status.QUEUED or job.updated_seq != updated_seq:
-            raise _Changed(f"job {job.job_id} changed")
-
-    return guard
 
 
 class QueueNotifier:
@@ -200,7 +187,9 @@ class QueueNotifier:
         for d in batch:
             wait = round(max(d.start - now, 0.0), 3) if d.start is not None else None
             update = msg.queue_update(d.job_id, d.position, length, wait, now)
-            writes.append(Write(d.user_id, update, guard=_unchanged(d.updated_seq)))
+            # A job that got any message since the pass read it is left to the next pass (and
+            # one no longer queued is refused by jobs.apply: a queue_update needs `queued`).
+            writes.append(Write(d.user_id, update, guard=unchanged_since(d.updated_seq)))
         outcomes = self.ledger.commit(conn, writes, now)
         out = [(d, o) for d, o in zip(batch, outcomes, strict=True) if isinstance(o, Stored)]
         # In the order they were stored (user by user), which is the order they are sent in.
