@@ -13,6 +13,7 @@ import subprocess
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -52,6 +53,25 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
 
 
+def _preexec(cpus: frozenset[int] | None) -> Callable[[], None]:
+    def run() -> None:
+        _die_with_parent()
+        # Before exec, as taskset does: a thread inherits its creator's affinity, and set on
+        # the PID afterwards it would miss the threads Node or Python have started by then.
+        if cpus:
+            os.sched_setaffinity(0, cpus)
+
+    return run
+
+
+def pin_cpus() -> tuple[frozenset[int], frozenset[int]]:
+    """(the server's CPU, everyone else's that is pinned): the first two this process may use."""
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2:
+        raise BenchError(f"--pin needs two CPUs, this process may use {allowed}")
+    return frozenset(allowed[:1]), frozenset(allowed[1:2])
+
+
 class Child:
     """A child process with a line protocol: JSON lines on stdout, commands on stdin."""
 
@@ -64,6 +84,7 @@ class Child:
         env: dict[str, str] | None = None,
         cwd: str | None = None,
         stdin: bool = True,
+        cpus: frozenset[int] | None = None,
     ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
@@ -77,9 +98,14 @@ class Child:
             cwd=cwd,
             text=True,
             bufsize=1,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_preexec(cpus),
         )
         self.pid = self.proc.pid
+        # What the kernel holds, not what was asked: the results record it.
+        self.cpus: list[int] | None = None
+        if cpus:
+            with contextlib.suppress(OSError):
+                self.cpus = sorted(os.sched_getaffinity(self.pid))
         _LIVE[self.pid] = self
         self.lines: queue.Queue[dict[str, Any]] = queue.Queue()
         self._reader = threading.Thread(target=self._read, name=f"read-{name}", daemon=True)
@@ -207,6 +233,9 @@ class CpuWindow:
         self.t0 = 0.0
         self.cpu0: dict[str, float] = {}
         self.m0 = (0.0, 0.0)
+        # A process that has exited and been reaped keeps the CPU it was last read at, rather
+        # than counting as 0 (a negative share); sample() reads them all on the way.
+        self._last: dict[int, float] = {}
 
     def _read(self) -> dict[str, float]:
         res: dict[str, float] = {}
@@ -214,9 +243,13 @@ class CpuWindow:
             total = 0.0
             for pid in pids:
                 with contextlib.suppress(OSError, ValueError):
-                    total += cpu_seconds(pid)
+                    self._last[pid] = cpu_seconds(pid)
+                total += self._last.get(pid, 0.0)
             res[name] = total
         return res
+
+    def sample(self) -> None:
+        self._read()
 
     def start(self) -> None:
         self.cpu0 = self._read()
@@ -236,6 +269,25 @@ class CpuWindow:
             "cpuPercent": {name: 100.0 * v / wall for name, v in used.items()},
             "machineBusyPercent": 100.0 * busy / total if total else None,
         }
+
+
+def settle(pid: int, *, step: float = 0.2, limit: float = 5.0) -> float:
+    """Wait until `pid` is idle (at most one clock tick of CPU in `step`) or `limit` passes:
+    what it still has queued (a socket full of messages) belongs to the window. Returns the
+    seconds waited."""
+    t0 = time.monotonic()
+    tick = 1.0 / CLK_TCK
+    try:
+        last = cpu_seconds(pid)
+        while time.monotonic() - t0 < limit:
+            time.sleep(step)
+            now = cpu_seconds(pid)
+            if now - last <= tick + 1e-9:
+                break
+            last = now
+    except (OSError, ValueError):
+        pass
+    return time.monotonic() - t0
 
 
 def http_ok(url: str, timeout: float = 1.0) -> bool:

@@ -7,12 +7,19 @@
 
 Round-robin over the U rooms `user:u<k>`; every message carries its wall-clock send time in ms:
 ours as `message` of a `progress_update` (a new job per message, progress 50), bare as
-`sentAt`. Ours reads REALTIME_* from the environment (`Tracker.from_env()`).
+`sentAt`. Ours reads REALTIME_* from the environment (`Tracker.from_env()`); its --redis, when
+given, is only where the load generators keep their counts (--max-outstanding), which need not
+be the Redis the Tracker publishes to (a cluster run).
 
 stdin/stdout protocol (one JSON object a line): prints {"event":"ready"} once connected (and,
-for ours, migrated), waits for `go`, publishes until --duration, --max or a `stop` line, then
-prints {"event":"done", sent, perRoom, seconds, rate, errors, ...} (with --check: whether the
-seqs the tracker returned and the stored streams are gap-free) and exits.
+for ours, migrated), waits for `go`, publishes until --duration, --max or a `stop` line, prints
+{"event":"published", sent, seconds} as soon as the last call has returned, then
+{"event":"done", sent, perRoom, seconds, rate, errors, ...} (with --check: whether the seqs
+the tracker returned and the stored streams are gap-free) and exits. A `count` line, at any
+time, is answered at once (from the stdin thread, not behind the busy event loop) with
+{"event":"count", sent, t, inflightArea}: calls returned so far, the process's monotonic
+clock, and the integral of calls in flight over time, so that the orchestrator can tell what
+was published, and at what concurrency, between two counts.
 """
 
 from __future__ import annotations
@@ -29,13 +36,51 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+_OUT = threading.Lock()  # the stdin thread answers `count` while the loop prints
+
 
 def out(obj: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
+    line = json.dumps(obj) + "\n"
+    with _OUT:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
-def stdin_commands(loop: asyncio.AbstractEventLoop, go: asyncio.Event, stop: asyncio.Event) -> None:
+class Progress:
+    """Calls returned (`published`: stored, for ours) and calls in flight, integrated over time.
+    Read from the stdin thread without a lock: a count a call stale is within the noise."""
+
+    def __init__(self) -> None:
+        self.published = 0
+        self.inflight = 0
+        self.max_inflight = 0
+        self._area = 0.0
+        self._last = time.monotonic()
+
+    def _advance(self, now: float) -> None:
+        self._area += self.inflight * (now - self._last)
+        self._last = now
+
+    def begin(self) -> None:
+        self._advance(time.monotonic())
+        self.inflight += 1
+        self.max_inflight = max(self.max_inflight, self.inflight)
+
+    def end(self, ok: bool) -> None:
+        self._advance(time.monotonic())
+        self.inflight -= 1
+        if ok:
+            self.published += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        now = time.monotonic()
+        area = self._area + self.inflight * (now - self._last)
+        return {"event": "count", "sent": self.published, "t": now, "inflightArea": area}
+
+
+def stdin_commands(
+    loop: asyncio.AbstractEventLoop, go: asyncio.Event, stop: asyncio.Event, progress: Progress
+) -> None:
     def read() -> None:
         for line in sys.stdin:
             cmd = line.strip()
@@ -43,6 +88,8 @@ def stdin_commands(loop: asyncio.AbstractEventLoop, go: asyncio.Event, stop: asy
                 loop.call_soon_threadsafe(go.set)
             elif cmd == "stop":
                 loop.call_soon_threadsafe(stop.set)
+            elif cmd == "count":
+                out(progress.snapshot())
         # stdin closed: the orchestrator is gone
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(stop.set)
@@ -117,6 +164,7 @@ async def drive(
     concurrency: int,
     stop: asyncio.Event,
     backlog: Outstanding,
+    progress: Progress,
 ) -> tuple[int, float, Counter[str], list[str]]:
     """Call send(i) for i = 0, 1, ...: at `rate` a second (0: as fast as `concurrency`
     outstanding calls and the servers' backlog allow) until `duration`, `max_messages` or
@@ -131,12 +179,17 @@ async def drive(
         return not stop.is_set() and started < max_messages and time.monotonic() < end
 
     async def one(i: int) -> None:
+        progress.begin()
+        ok = False
         try:
             await send(i)
+            ok = True
         except Exception as exc:
             errors[type(exc).__name__] += 1
             if len(samples) < 5:
                 samples.append(f"{type(exc).__name__}: {exc}"[:300])
+        finally:
+            progress.end(ok)
 
     if rate <= 0:
 
@@ -178,14 +231,16 @@ async def drive(
     return started, time.monotonic() - t0, errors, samples
 
 
-async def run_ours(args: argparse.Namespace, go: asyncio.Event, stop: asyncio.Event) -> None:
+async def run_ours(
+    args: argparse.Namespace, go: asyncio.Event, stop: asyncio.Event, progress: Progress
+) -> None:
     from sqlalchemy import text
 
     from realtime import Tracker
 
     seqs: dict[str, list[int]] = {}
     per_room = [0] * args.rooms
-    backlog = outstanding(args, os.environ.get("REALTIME_REDIS_URL"))
+    backlog = outstanding(args, args.redis or os.environ.get("REALTIME_REDIS_URL"))
     async with Tracker.from_env() as tracker:
         out({"event": "ready"})
         await go.wait()
@@ -213,8 +268,11 @@ async def run_ours(args: argparse.Namespace, go: asyncio.Event, stop: asyncio.Ev
             concurrency=args.concurrency,
             stop=stop,
             backlog=backlog,
+            progress=progress,
         )
         stored = sum(per_room)
+        # Before the gap-free check: its queries are not publishing.
+        out({"event": "published", "sent": stored, "seconds": seconds})
         result: dict[str, Any] = {
             "event": "done",
             "sent": stored,
@@ -227,6 +285,8 @@ async def run_ours(args: argparse.Namespace, go: asyncio.Event, stop: asyncio.Ev
             "database": tracker.ledger.engine.dialect.name,
             "backlogPauses": backlog.pauses,
             "backlogPausedSeconds": round(backlog.paused_seconds, 3),
+            "concurrency": args.concurrency,
+            "maxInFlight": progress.max_inflight,
         }
         if args.check:
             # 1. The seqs the tracker handed back: distinct and contiguous per user.
@@ -257,7 +317,9 @@ async def run_ours(args: argparse.Namespace, go: asyncio.Event, stop: asyncio.Ev
     out(result)
 
 
-async def run_bare(args: argparse.Namespace, go: asyncio.Event, stop: asyncio.Event) -> None:
+async def run_bare(
+    args: argparse.Namespace, go: asyncio.Event, stop: asyncio.Event, progress: Progress
+) -> None:
     import socketio
 
     mgr = socketio.AsyncRedisManager(args.redis, write_only=True)
@@ -292,11 +354,13 @@ async def run_bare(args: argparse.Namespace, go: asyncio.Event, stop: asyncio.Ev
         concurrency=args.concurrency,
         stop=stop,
         backlog=backlog,
+        progress=progress,
     )
+    n = sum(per_room)
+    out({"event": "published", "sent": n, "seconds": seconds})
     await backlog.close()
     with contextlib.suppress(Exception):
         await mgr.redis.aclose()
-    n = sum(per_room)
     out(
         {
             "event": "done",
@@ -309,6 +373,8 @@ async def run_bare(args: argparse.Namespace, go: asyncio.Event, stop: asyncio.Ev
             "errorSamples": samples,
             "backlogPauses": backlog.pauses,
             "backlogPausedSeconds": round(backlog.paused_seconds, 3),
+            "concurrency": args.concurrency,
+            "maxInFlight": progress.max_inflight,
         }
     )
 
@@ -322,7 +388,11 @@ def outstanding(args: argparse.Namespace, url: str | None) -> Outstanding:
 def main() -> None:
     p = argparse.ArgumentParser(prog="python -m bench.publish_py")
     p.add_argument("--mode", choices=("ours", "bare"), required=True)
-    p.add_argument("--redis", default=None, help="bare: the Redis URL")
+    p.add_argument(
+        "--redis",
+        default=None,
+        help="bare: the Redis URL; ours: where --delivered-keys are (default REALTIME_REDIS_URL)",
+    )
     p.add_argument("--rooms", type=int, required=True)
     p.add_argument("--rate", type=float, default=0.0)
     p.add_argument("--duration", type=float, required=True)
@@ -342,11 +412,12 @@ def main() -> None:
 
     async def go_run() -> None:
         go, stop = asyncio.Event(), asyncio.Event()
-        stdin_commands(asyncio.get_running_loop(), go, stop)
+        progress = Progress()
+        stdin_commands(asyncio.get_running_loop(), go, stop, progress)
         if args.mode == "ours":
-            await run_ours(args, go, stop)
+            await run_ours(args, go, stop, progress)
         else:
-            await run_bare(args, go, stop)
+            await run_bare(args, go, stop, progress)
 
     asyncio.run(go_run())
 

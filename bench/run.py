@@ -4,7 +4,8 @@ One run starts a private redis-server, then for every scenario and every server:
 process, the Node load generator(s) (`bench/node/load.js`), and a publisher process of the
 server's kind; it measures the window, stops everything it started (by PID), and moves on. Only
 one server runs at a time: the machine's cores are shared by server, load generator, publisher
-and Redis, so every figure comes with the CPU it cost.
+and Redis, so every figure comes with the CPU it cost (with --pin: the server alone on one
+core). With --redis-cluster it then runs ours again on a private three-master Redis Cluster.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import platform
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -34,8 +36,10 @@ from .procs import (
     Child,
     CpuWindow,
     free_port,
+    pin_cpus,
     raise_nofile,
     rss_kb,
+    settle,
     stop_all,
     tail,
     wait_http,
@@ -64,6 +68,11 @@ class Scenario:
     connect_timeout: float = 120.0
     # Clients of other users (no deliveries) that connect during the measured window.
     burst: int = 0
+    # The clients are other users (`x<i>`) than those the publisher writes to (`u<k>`): every
+    # message is for users this server does not hold. The window runs from `go` until the
+    # server is idle after the publisher's last message; warmup and window are unused.
+    foreign: bool = False
+    count: int = 0  # messages the publisher sends (0: unbounded)
 
 
 def scenarios(quick: bool) -> dict[str, Scenario]:
@@ -87,6 +96,17 @@ def scenarios(quick: bool) -> dict[str, Scenario]:
                 3.0,
                 "1,000 clients, 200 publishes/s, while 1,000 more connect",
                 burst=1000,
+            ),
+            Scenario(
+                "foreign",
+                10,
+                200,
+                20_000,
+                0.0,
+                0.0,
+                "10 clients; 20,000 messages at 20,000/s for 200 users not on this server",
+                foreign=True,
+                count=20_000,
             ),
         ]
     else:
@@ -118,6 +138,17 @@ def scenarios(quick: bool) -> dict[str, Scenario]:
                 "5,000 clients, 200 publishes/s, while 5,000 more connect",
                 burst=5000,
             ),
+            Scenario(
+                "foreign",
+                10,
+                200,
+                20_000,
+                0.0,
+                0.0,
+                "10 clients; 100,000 messages at 20,000/s for 200 users not on this server",
+                foreign=True,
+                count=100_000,
+            ),
         ]
     return {s.name: s for s in items}
 
@@ -129,7 +160,20 @@ class StoreConfig:
     rooms: int = 200
 
 
-ALL_SCENARIOS = ("saturation", "one_room", "p99_1k", "p99_5k", "p99_burst", "memory", "store")
+ALL_SCENARIOS = (
+    "saturation",
+    "one_room",
+    "p99_1k",
+    "p99_5k",
+    "p99_burst",
+    "foreign",
+    "memory",
+    "store",
+)
+# The cluster column (ours only): the publishing scenarios where sharded pub/sub changes the
+# path, kept to three so that a full run pays about a minute for it.
+CLUSTER_SCENARIOS = ("saturation", "p99_1k", "foreign")
+CLUSTER = "ours_cluster"
 
 
 def log(msg: str) -> None:
@@ -165,48 +209,61 @@ def node_exe() -> str:
     return node
 
 
+def redis_exe() -> str:
+    exe = shutil.which("redis-server") or "/usr/bin/redis-server"
+    if not Path(exe).exists():
+        raise BenchError("redis-server not found (make redis-server installs Debian's)")
+    return exe
+
+
+def redis_argv(exe: str, port: int, directory: Path, logfile: Path) -> list[str]:
+    return [
+        exe,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(directory),
+        "--logfile",
+        str(logfile),
+        # Flat-out publishers bound the backlog themselves (--max-outstanding); Redis
+        # must not cut a subscriber that is briefly behind.
+        "--client-output-buffer-limit",
+        "pubsub 0 0 0",
+        "--maxclients",
+        "1000",
+    ]
+
+
+def wait_redis(port: int, child: Child, logfile: Path, timeout: float = 10.0) -> None:
+    import redis
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not child.alive():
+            break
+        with contextlib.suppress(Exception):
+            if redis.Redis(port=port, socket_connect_timeout=0.2).ping():
+                return
+        time.sleep(0.05)
+    raise BenchError(f"redis-server on :{port} did not start: {tail(logfile)}")
+
+
 class Redis:
     def __init__(self, tmp: Path) -> None:
-        exe = shutil.which("redis-server") or "/usr/bin/redis-server"
-        if not Path(exe).exists():
-            raise BenchError("redis-server not found (make redis-server installs Debian's)")
+        exe = redis_exe()
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        logfile = tmp / "redis-server.log"
         self.child = Child(
-            "redis",
-            [
-                exe,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(tmp),
-                "--logfile",
-                str(tmp / "redis-server.log"),
-                # Flat-out publishers bound the backlog themselves (--max-outstanding); Redis
-                # must not cut a subscriber that is briefly behind.
-                "--client-output-buffer-limit",
-                "pubsub 0 0 0",
-                "--maxclients",
-                "1000",
-            ],
-            log_dir=tmp,
-            stdin=False,
+            "redis", redis_argv(exe, self.port, tmp, logfile), log_dir=tmp, stdin=False
         )
-        import redis
-
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(Exception):
-                if redis.Redis(port=self.port, socket_connect_timeout=0.2).ping():
-                    return
-            time.sleep(0.05)
-        raise BenchError(f"redis-server did not start: {tail(tmp / 'redis-server.log')}")
+        wait_redis(self.port, self.child, logfile)
 
     @property
     def pid(self) -> int:
@@ -221,6 +278,103 @@ class Redis:
 
     def stop(self) -> None:
         self.child.stop(5.0)
+
+
+def cluster_port(taken: list[int]) -> int:
+    """A free port whose cluster bus port (+10000) is free and in range too."""
+    for _ in range(200):
+        port = free_port()
+        if port in taken or port + 10000 > 65535:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    raise BenchError("no free port pair for a Redis Cluster node")
+
+
+class RedisCluster:
+    """A private Redis Cluster of `masters` masters, no replicas, no persistence; every node is
+    a Child, stopped by its PID (by stop(), or by stop_all() when the run fails)."""
+
+    def __init__(self, tmp: Path, masters: int = 3) -> None:
+        exe = redis_exe()
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            raise BenchError("redis-cli not found: it creates the cluster")
+        self.cli = cli
+        self.ports: list[int] = []
+        self.nodes: list[Child] = []
+        try:
+            for _ in range(masters):
+                port = cluster_port(self.ports)
+                d = tmp / f"cluster-{port}"
+                d.mkdir()
+                argv = redis_argv(exe, port, d, d / "redis-server.log")
+                argv += ["--cluster-enabled", "yes", "--cluster-config-file", f"nodes-{port}.conf"]
+                self.nodes.append(Child(f"redis-cluster-{port}", argv, log_dir=tmp, stdin=False))
+                self.ports.append(port)
+            for port, node in zip(self.ports, self.nodes, strict=True):
+                wait_redis(port, node, tmp / f"cluster-{port}" / "redis-server.log")
+            created = subprocess.run(
+                [
+                    cli,
+                    "--cluster",
+                    "create",
+                    *(f"127.0.0.1:{p}" for p in self.ports),
+                    "--cluster-replicas",
+                    "0",
+                    "--cluster-yes",
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            if created.returncode != 0:
+                last = (created.stdout + created.stderr).strip().splitlines()[-3:]
+                raise BenchError(f"redis-cli --cluster create: exit {created.returncode}: {last}")
+            self._wait_ok(30.0)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _state(self, port: int) -> str:
+        done = subprocess.run(
+            [self.cli, "-p", str(port), "cluster", "info"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+        for line in done.stdout.splitlines():
+            if line.startswith("cluster_state:"):
+                return line.split(":", 1)[1].strip()
+        return "?"
+
+    def _wait_ok(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        waiting = list(self.ports)
+        while waiting and time.monotonic() < deadline:
+            waiting = [p for p in waiting if self._state(p) != "ok"]
+            if waiting:
+                time.sleep(0.2)
+        if waiting:
+            raise BenchError(f"redis cluster: no cluster_state:ok on {waiting} in {timeout:.0f}s")
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.ports[0]}"
+
+    @property
+    def pids(self) -> list[int]:
+        return [n.pid for n in self.nodes]
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop(5.0)
 
 
 class Postgres:
@@ -307,14 +461,21 @@ class Bench:
         self.deadline = time.monotonic() + args.max_minutes * 60
         self.node = node_exe()
         self.report_keys: list[str] = []
+        self.cluster: RedisCluster | None = None
+        # --pin: the server alone on one core, what drives it on the other; Redis and
+        # PostgreSQL float (they are shared by every peer alike).
+        self.server_cpus: frozenset[int] | None = None
+        self.client_cpus: frozenset[int] | None = None
+        if args.pin:
+            self.server_cpus, self.client_cpus = pin_cpus()
 
     # -- environment for ours --
-    def ours_env(self, db_url: str) -> dict[str, str]:
+    def ours_env(self, db_url: str, redis_url: str | None = None) -> dict[str, str]:
         assert self.redis is not None
         env = dict(os.environ)
         env.update(
             REALTIME_JWT_SECRET=self.secret,
-            REALTIME_REDIS_URL=self.redis.url,
+            REALTIME_REDIS_URL=redis_url or self.redis.url,
             REALTIME_DATABASE_URL=db_url,
             REALTIME_MAX_CONNECTIONS_PER_USER="100000",
             PYTHONDONTWRITEBYTECODE="1",
@@ -338,7 +499,12 @@ class Bench:
         if kind == "ours":
             db = "postgres" if column == "ours_pg" or self.args.db == "postgres" else "sqlite"
             db_url = self.ours_db(f"{scenario}-{column}", db)
-            env = self.ours_env(db_url)
+            redis_url = None
+            if column == CLUSTER:
+                if self.cluster is None:
+                    raise BenchError("no Redis Cluster running")
+                redis_url = self.cluster.url
+            env = self.ours_env(db_url, redis_url)
             child = Child(
                 name,
                 [PY, "-m", "realtime", "serve", "--port", str(port)],
@@ -346,6 +512,7 @@ class Bench:
                 env=env,
                 cwd=str(ROOT),
                 stdin=False,
+                cpus=self.server_cpus,
             )
             server = Server(kind, child, port, db_url, env)
             try:
@@ -365,7 +532,9 @@ class Bench:
                 "--redis",
                 self.redis.url,
             ]
-        child = Child(name, argv, log_dir=self.tmp, cwd=str(ROOT), stdin=False)
+        child = Child(
+            name, argv, log_dir=self.tmp, cwd=str(ROOT), stdin=False, cpus=self.server_cpus
+        )
         server = Server(kind, child, port)
         try:
             wait_http(f"{server.url}/healthz", child, 30)
@@ -382,6 +551,9 @@ class Bench:
     def start_publisher(self, server: Server, sc: Scenario, name: str) -> Child:
         assert self.redis is not None and sc.rate is not None
         duration = sc.warmup + sc.window + 30  # stopped by command after the window
+        if sc.foreign:
+            # Ends by --max; the duration only bounds a publisher far slower than the rate.
+            duration = max(30.0, sc.count / 2000 + 30)
         common = [
             "--rooms",
             str(sc.rooms),
@@ -389,13 +561,17 @@ class Bench:
             str(sc.rate),
             "--duration",
             str(duration),
+            # Foreign: nobody receives, so no room sizes and no backlog to bound.
             "--clients",
-            str(sc.clients),
+            str(0 if sc.foreign else sc.clients),
             "--delivered-keys",
-            ",".join(self.report_keys),
+            "" if sc.foreign else ",".join(self.report_keys),
             "--max-outstanding",
             str(self.args.max_outstanding),
         ]
+        if sc.count:
+            common += ["--max", str(sc.count)]
+        cpus = self.client_cpus
         if server.kind == "ours":
             # Not capped by the number of rooms: concurrent calls for one user are the store's
             # business (it serialises them on the user's stream row, or batches them).
@@ -412,8 +588,11 @@ class Bench:
                 "--check",
                 "--prefix",
                 sc.name[:3],
+                # The load generators' counts stay on the plain Redis, also in a cluster run.
+                "--redis",
+                self.redis.url,
             ]
-            return Child(name, argv, log_dir=self.tmp, env=server.env, cwd=str(ROOT))
+            return Child(name, argv, log_dir=self.tmp, env=server.env, cwd=str(ROOT), cpus=cpus)
         if server.kind == "bare":
             conc = 16 if sc.rate == 0 else 64
             argv = [
@@ -428,9 +607,9 @@ class Bench:
                 "--concurrency",
                 str(conc),
             ]
-            return Child(name, argv, log_dir=self.tmp, cwd=str(ROOT))
+            return Child(name, argv, log_dir=self.tmp, cwd=str(ROOT), cpus=cpus)
         argv = [self.node, str(NODE_DIR / "publish.js"), "--redis", self.redis.url, *common]
-        return Child(name, argv, log_dir=self.tmp, cwd=str(ROOT))
+        return Child(name, argv, log_dir=self.tmp, cwd=str(ROOT), cpus=cpus)
 
     def start_burst(self, server: Server, sc: Scenario) -> Child:
         """A load generator whose clients are other users (`x<i>`): they get no deliveries,
@@ -441,7 +620,9 @@ class Bench:
         argv += ["--inflight", str(INFLIGHT), "--connect-timeout", str(int(sc.connect_timeout))]
         argv += ["--max-seconds", str(int(sc.connect_timeout + sc.warmup + sc.window + 300))]
         env = dict(os.environ, BENCH_JWT_SECRET=self.secret)
-        burst = Child(f"{sc.name}-{server.kind}-burst", argv, log_dir=self.tmp, env=env)
+        burst = Child(
+            f"{sc.name}-{server.kind}-burst", argv, log_dir=self.tmp, env=env, cpus=self.client_cpus
+        )
         burst.expect("ready", 20)
         return burst
 
@@ -467,6 +648,8 @@ class Bench:
                 str(n),
                 "--rooms",
                 str(sc.rooms),
+                "--user-prefix",
+                "x" if sc.foreign else "u",
                 "--offset",
                 str(i * per),
                 "--inflight",
@@ -487,6 +670,7 @@ class Bench:
                     log_dir=self.tmp,
                     env=env,
                     cwd=str(ROOT),
+                    cpus=self.client_cpus,
                 )
             )
         for g in gens:
@@ -494,6 +678,13 @@ class Bench:
         return gens
 
     # -- one scenario on one server --
+    def redis_pids(self, column: str) -> list[int]:
+        assert self.redis is not None
+        pids = [self.redis.pid]
+        if column == CLUSTER and self.cluster is not None:
+            pids += self.cluster.pids
+        return pids
+
     def run_one(self, sc: Scenario, column: str) -> dict[str, Any]:
         res: dict[str, Any] = {"server": column}
         server = self.start_server(column, sc.name)
@@ -525,7 +716,13 @@ class Bench:
                 connectSeconds=span / 1000,
                 connectRate=ok / (span / 1000) if span > 0 else None,
             )
+            if self.server_cpus is not None:
+                res["cpus"] = {"server": server.child.cpus, "loadgen": gens[0].cpus}
+            # The settling pause doubles as the server's idle baseline (its timers, its GC).
+            idle = CpuWindow({"server": [server.child.pid]})
+            idle.start()
             time.sleep((2.0 if self.quick else 3.0) if sc.rate is None else 1.0)
+            res["serverIdleCpuPercent"] = idle.stop()["cpuPercent"]["server"]
             rss1 = rss_kb(server.child.pid)
             res.update(
                 rssBeforeKB=rss0,
@@ -545,18 +742,22 @@ class Bench:
 
             pub = self.start_publisher(server, sc, f"{sc.name}-{column}-publisher")
             pub.expect("ready", 60)
+            if self.client_cpus is not None:
+                res["cpus"]["publisher"] = pub.cpus
             if sc.burst:
                 burst = self.start_burst(server, sc)
                 gens_to_stop.append(burst)
-            assert self.redis is not None
             cpu = CpuWindow(
                 {
                     "server": [server.child.pid],
                     "loadgen": [g.pid for g in gens_to_stop],
                     "publisher": [pub.pid],
-                    "redis": [self.redis.pid],
+                    "redis": self.redis_pids(column),
                 }
             )
+            if sc.foreign:
+                self.foreign_window(sc, column, server, gens, pub, cpu, res)
+                return res
             pub.send("go")
             time.sleep(sc.warmup)
             for g in gens:
@@ -564,13 +765,17 @@ class Bench:
             for g in gens:
                 g.expect("started", 10)
             cpu.start()
+            pub.send("count")
+            count0 = pub.expect("count", 10)
             if burst is not None:
                 burst.send("connect")
             time.sleep(sc.window)
             usage = cpu.stop()
+            pub.send("count")
             for g in gens:
                 g.send("stop")
             windows = [g.expect("window", 20) for g in gens]
+            count1 = pub.expect("count", 10)
             if burst is not None:
                 b = burst.expect("connected", sc.connect_timeout + 15)
                 res["burst"] = {k: b.get(k) for k in ("ok", "failed", "seconds", "rate")}
@@ -581,6 +786,7 @@ class Bench:
             pub.send("stop")
             done = pub.expect("done", 90)
             res.update(report.window_stats(windows, usage))
+            res.update(report.publisher_stats(count0, count1, usage))
             res["publisher"] = {k: v for k, v in done.items() if k not in ("event", "perRoom")}
             # Everything published must arrive: wait (bounded) for the backlog to drain.
             expected = expected_deliveries(done.get("perRoom", []), sc)
@@ -601,7 +807,14 @@ class Bench:
                 f"{sc.name}/{column}: {d:,.0f} deliveries/s, p50 {fmt_ms(res.get('p50Ms'))} "
                 f"p99 {fmt_ms(res.get('p99Ms'))}, server CPU {res['serverCpuPercent']:.0f}% "
                 f"({fmt_us(res.get('serverCpuUsPerDelivery'))}/delivery), publisher "
-                f"{done.get('rate', 0):,.0f} msg/s, machine {usage['machineBusyPercent']:.0f}% busy"
+                f"{done.get('rate', 0):,.0f} msg/s "
+                f"({fmt_us(res.get('publisherCpuUsPerMessage'))}/msg"
+                + (
+                    f", {res['publisherMeanInFlight']:.0f} in flight"
+                    if res.get("publisherMeanInFlight") is not None
+                    else ""
+                )
+                + f"), machine {usage['machineBusyPercent']:.0f}% busy"
                 + (f", undelivered {expected - received}" if expected != received else "")
                 + (f", publish errors {done.get('errors')}" if done.get("errors") else "")
             )
@@ -621,6 +834,56 @@ class Bench:
                 log(
                     f"{sc.name}/{column}: teardown clients {t_mid - t_end:.1f}s, server {time.monotonic() - t_mid:.1f}s"
                 )
+
+    def foreign_window(
+        self,
+        sc: Scenario,
+        column: str,
+        server: Server,
+        gens: list[Child],
+        pub: Child,
+        cpu: CpuWindow,
+        res: dict[str, Any],
+    ) -> None:
+        """The window is the whole bounded publish, plus the server's catching up: every
+        message it has to look at is in it, so its CPU over the window is all they cost it."""
+        for g in gens:
+            g.send("start")
+        for g in gens:
+            g.expect("started", 10)
+        cpu.start()
+        pub.send("go")
+        published = pub.expect("published", max(60.0, sc.count / 1000 + 60))
+        cpu.sample()  # the publisher exits soon after
+        settled = settle(server.child.pid)
+        usage = cpu.stop()
+        for g in gens:
+            g.send("stop")
+        windows = [g.expect("window", 20) for g in gens]
+        # No `stop`: it has ended by --max, and may have exited already.
+        done = pub.expect("done", 90)
+        res.update(report.window_stats(windows, usage))
+        res.update(report.foreign_stats(published, usage))
+        res["settleSeconds"] = settled
+        res["publisher"] = {k: v for k, v in done.items() if k not in ("event", "perRoom")}
+        # Nobody here is a user the publisher writes to: any delivery is a misdelivery.
+        received, disconnects, order_errors = self.drain(gens, 0, 0.0)
+        res.update(
+            expectedDeliveries=0,
+            receivedDeliveries=received,
+            misdelivered=received,
+            disconnects=disconnects,
+            orderErrors=order_errors,
+        )
+        log(
+            f"{sc.name}/{column}: {published['sent']:,} foreign messages in "
+            f"{published['seconds']:.1f}s ({res['foreignPerSec'] or 0:,.0f}/s), server CPU "
+            f"{fmt_us(res.get('serverCpuUsPerForeignMessage'))}/msg "
+            f"(idle {res.get('serverIdleCpuPercent', 0):.1f}%), publisher "
+            f"{fmt_us(res.get('publisherCpuUsPerMessage'))}/msg, settled in {settled:.1f}s"
+            + (f", MISDELIVERED {received}" if received else "")
+            + (f", publish errors {done.get('errors')}" if done.get("errors") else "")
+        )
 
     def drain(self, gens: list[Child], expected: int, limit: float) -> tuple[int, int, int]:
         deadline = time.monotonic() + limit
@@ -687,7 +950,9 @@ class Bench:
                         "--prefix",
                         "s",
                     ]
-                    pub = Child(label, argv, log_dir=self.tmp, env=env, cwd=str(ROOT))
+                    pub = Child(
+                        label, argv, log_dir=self.tmp, env=env, cwd=str(ROOT), cpus=self.client_cpus
+                    )
                     try:
                         pub.expect("ready", 60)
                         assert self.redis is not None
@@ -813,7 +1078,11 @@ def machine(redis_version: str, pg_version: str | None) -> dict[str, Any]:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="small N, short windows (~2 minutes)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="small N, short windows, no cluster column (~3 minutes)",
+    )
     p.add_argument("--only", default=",".join(SERVERS), help="servers: ours,bare,node")
     p.add_argument(
         "--scenarios",
@@ -833,12 +1102,31 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=20_000,
         help="flat-out publishers stay at most this many deliveries ahead of the clients",
     )
-    p.add_argument("--ours-concurrency", type=int, default=64, help="outstanding Tracker calls")
+    p.add_argument(
+        "--ours-concurrency",
+        type=int,
+        default=64,
+        help="Tracker calls in flight in ours' publisher (the issue's figures need 16 or more)",
+    )
+    p.add_argument(
+        "--pin",
+        action="store_true",
+        help="the server alone on CPU 0, load generators and publisher on CPU 1 "
+        "(Redis and PostgreSQL unpinned)",
+    )
+    p.add_argument(
+        "--redis-cluster",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also run ours on a private three-master Redis Cluster (column ours_cluster: "
+        + ", ".join(CLUSTER_SCENARIOS)
+        + "); default: on for a full run, off with --quick",
+    )
     p.add_argument(
         "--max-minutes",
         type=float,
         default=None,
-        help="bound on the whole run: scenarios not started by then are skipped (default 15, --quick 4)",
+        help="bound on the whole run: scenarios not started by then are skipped (default 15, --quick 6)",
     )
     p.add_argument(
         "--report",
@@ -854,6 +1142,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.max_minutes is None:
         args.max_minutes = 6.0 if args.quick else 15.0
+    if args.redis_cluster is None:
+        args.redis_cluster = not args.quick
     args.servers = [s.strip() for s in args.only.split(",") if s.strip()]
     bad = set(args.servers) - set(SERVERS)
     if bad:
@@ -865,6 +1155,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def run_column(bench: Bench, results: dict[str, Any], sc: Scenario, column: str) -> bool:
+    """One scenario on one column; a failure is recorded in that column (the table shows it
+    there) and in the failures list, and the run goes on."""
+    entry = results["scenarios"][sc.name]
+    if time.monotonic() > bench.deadline:
+        results["failures"].append(f"{sc.name}/{column}: skipped, --max-minutes reached")
+        return True
+    try:
+        entry["servers"][column] = bench.run_one(sc, column)
+    except BenchError as exc:
+        log(f"FAILED {sc.name}/{column}: {exc}")
+        results["failures"].append(f"{sc.name}/{column}: {exc}")
+        entry["servers"][column] = {"server": column, "failed": str(exc)}
+        return False
+    return True
+
+
 def _terminate(signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
@@ -873,6 +1180,7 @@ def rerender(args: argparse.Namespace) -> int:
     path = Path(args.report).resolve()
     results = json.loads(path.read_text())
     results["table"] = report.table_rows(results)
+    results["targets"] = report.targets(results)
     print(report.render_table(results))
     if args.write_md:
         with contextlib.suppress(ValueError):
@@ -902,6 +1210,8 @@ def main(argv: list[str] | None = None) -> int:
             columns += ["ours", "ours_pg"]
         else:
             columns.append(s)
+    cluster_names = [n for n in args.scenario_names if n in CLUSTER_SCENARIOS]
+    with_cluster = bool(args.redis_cluster and "ours" in args.servers and cluster_names)
     pg_version = Postgres.reachable()
     if args.db in ("postgres", "both") and pg_version is None:
         log("error: --db postgres but PostgreSQL on 127.0.0.1:5432 is not reachable")
@@ -919,10 +1229,21 @@ def main(argv: list[str] | None = None) -> int:
         "started": stamp,
         "quick": args.quick,
         "args": {k: v for k, v in vars(args).items() if k not in ("servers", "scenario_names")},
-        "columns": columns,
+        "columns": columns + ([CLUSTER] if with_cluster else []),
         "scenarios": {},
         "failures": [],
         "notes": notes,
+        "pin": (
+            {
+                "server": sorted(bench.server_cpus),
+                "loadgen": sorted(bench.client_cpus or ()),
+                "publisher": sorted(bench.client_cpus or ()),
+                "unpinned": ["redis", "redis cluster", "postgresql", "bench.memory"],
+            }
+            if bench.server_cpus is not None
+            else None
+        ),
+        "redisCluster": None,
     }
     rc = 0
     try:
@@ -937,15 +1258,41 @@ def main(argv: list[str] | None = None) -> int:
             entry: dict[str, Any] = {"config": asdict(sc), "servers": {}}
             results["scenarios"][name] = entry
             for column in columns:
-                if time.monotonic() > bench.deadline:
-                    results["failures"].append(f"{name}/{column}: skipped, --max-minutes reached")
-                    continue
-                try:
-                    entry["servers"][column] = bench.run_one(sc, column)
-                except BenchError as exc:
-                    log(f"FAILED {name}/{column}: {exc}")
-                    results["failures"].append(f"{name}/{column}: {exc}")
+                if not run_column(bench, results, sc, column):
                     rc = 1
+        if with_cluster:
+            # After the other columns: the cluster's three nodes live only for their runs.
+            t_cluster = time.monotonic()
+            cluster_error = None
+            try:
+                bench.cluster = RedisCluster(bench.tmp)
+                results["redisCluster"] = {
+                    "masters": len(bench.cluster.ports),
+                    "ports": bench.cluster.ports,
+                    "url": bench.cluster.url,
+                }
+                log(f"private redis cluster on :{','.join(map(str, bench.cluster.ports))}")
+            except (BenchError, subprocess.SubprocessError, OSError) as exc:
+                cluster_error = f"redis cluster did not start: {exc}"
+                results["redisCluster"] = {"error": cluster_error}
+                log(f"FAILED {cluster_error}")
+            try:
+                for name in cluster_names:
+                    sc = all_sc[name]
+                    entry = results["scenarios"].setdefault(
+                        name, {"config": asdict(sc), "servers": {}}
+                    )
+                    if cluster_error is not None:
+                        entry["servers"][CLUSTER] = {"server": CLUSTER, "failed": cluster_error}
+                        results["failures"].append(f"{name}/{CLUSTER}: {cluster_error}")
+                        rc = 1
+                    elif not run_column(bench, results, sc, CLUSTER):
+                        rc = 1
+            finally:
+                if bench.cluster is not None:
+                    bench.cluster.stop()
+                    bench.cluster = None
+            results["redisCluster"]["seconds"] = round(time.monotonic() - t_cluster, 1)
         if "store" in args.scenario_names and "ours" in args.servers:
             cfg = StoreConfig(seconds=1.5 if args.quick else 8.0, concurrency=(1, 64, 512))
             dbs = ["sqlite"] + (["postgres"] if pg_version else [])
@@ -986,6 +1333,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(bench.tmp, ignore_errors=True)
     results["seconds"] = round(time.monotonic() - started, 1)
     results["table"] = report.table_rows(results)
+    results["targets"] = report.targets(results)
     text = report.render_table(results)
     print(text)
     for f in results["failures"]:

@@ -5,8 +5,12 @@
 //                   [--clients N --delivered-keys K1,K2 --max-outstanding D]
 //
 // stdin/stdout protocol (one JSON object a line): prints {"event":"ready"}, waits for `go`,
-// publishes until --duration, --max or a `stop` line, then prints
-// {"event":"done", sent, perRoom, seconds, rate, errors} and exits.
+// publishes until --duration, --max or a `stop` line, then (once Redis has answered a PING
+// behind the last PUBLISH) prints {"event":"published", sent, seconds} and
+// {"event":"done", sent, perRoom, seconds, rate, errors} and exits. A `count` line is answered
+// with {"event":"count", sent, t}: emits so far (the emitter does not wait for Redis, so a count
+// can lead Redis by the commands still queued: at most one batch flat out) and the process's
+// clock in seconds, so the orchestrator can tell how many were published between two counts.
 "use strict";
 
 const readline = require("node:readline");
@@ -48,10 +52,13 @@ async function main() {
   const started = new Promise((r) => {
     go = r;
   });
+  let sent = 0;
   const rl = readline.createInterface({ input: process.stdin });
   rl.on("line", (line) => {
-    if (line.trim() === "go") go();
-    if (line.trim() === "stop") stop = true;
+    const cmd = line.trim();
+    if (cmd === "go") go();
+    if (cmd === "stop") stop = true;
+    if (cmd === "count") out({ event: "count", sent, t: performance.now() / 1000 });
   });
   rl.on("close", () => {
     stop = true;
@@ -61,7 +68,6 @@ async function main() {
   await started;
 
   const perRoom = new Array(rooms).fill(0);
-  let sent = 0;
   const publishOne = () => {
     const k = sent % rooms;
     emitter.to(`user:u${k}`).emit("progress_update", {
@@ -114,6 +120,7 @@ async function main() {
   }
   await client.ping().catch(() => {});
   const seconds = (nowMs() - t0) / 1000;
+  out({ event: "published", sent, seconds });
   out({ event: "done", sent, perRoom, seconds, rate: sent / seconds, errors, backlogPauses: pauses, backlogPausedSeconds: pausedMs / 1000 });
   await client.quit().catch(() => {});
   process.exit(0);

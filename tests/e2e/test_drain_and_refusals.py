@@ -1,8 +1,9 @@
-"""What plain clients (python-socketio's AsyncClient, Node's socket.io-client, no project code)
-see when a node drains or cannot serve: they reconnect by themselves and lose nothing.
+"""What plain clients (python-socketio's AsyncClient, Node's socket.io-client, socket.io-client
+in Chromium, no project code) see when a node drains or cannot serve: they reconnect by
+themselves and lose nothing.
 
-- SIGTERM with WebSocket and long-polling clients of both kinds connected through nginx: the
-  node exits 0 within 10 s without a traceback, every client reconnects to the other node
+- SIGTERM with WebSocket and long-polling clients of all three kinds connected through nginx:
+  the node exits 0 within 10 s without a traceback, every client reconnects to the other node
   (with its lastSeq) and gets every message.
 - A node that cannot serve (draining, the database not answering) is not a final refusal:
   stock clients keep retrying and get in once it can.
@@ -33,6 +34,11 @@ from .test_redis_fanout import tracker_for
 
 REPO = Path(__file__).resolve().parents[2]
 NODE_CLIENT = REPO / "client" / "node_modules" / "socket.io-client"
+PLAYWRIGHT = REPO / "client" / "node_modules" / "playwright-core"
+CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_DRIVER = Path(__file__).with_name("browser_client.js")
+# nginx answers this path itself: the page shares the nodes' origin without reaching them.
+BROWSER_PAGE = "/drain-browser.html"
 
 NODE_SCRIPT = """
 const { io } = require(process.argv[1]);
@@ -91,17 +97,18 @@ class PyClient:
 
 
 class NodeClient:
+    """Node's socket.io-client in its own process, reporting one JSON object a line on stdout."""
+
     def __init__(self, url: str, token: str, transport: str) -> None:
-        self.args = [str(NODE_CLIENT), url, token, transport]
+        self.transport = transport
+        self.argv = ["node", "-e", NODE_SCRIPT, "--", str(NODE_CLIENT), url, token, transport]
         self.seqs: list[int] = []
         self.lines: list[dict[str, Any]] = []
         self.proc: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self.proc = await asyncio.create_subprocess_exec(
-            "node", "-e", NODE_SCRIPT, "--", *self.args, stdout=asyncio.subprocess.PIPE
-        )
+        self.proc = await asyncio.create_subprocess_exec(*self.argv, stdout=asyncio.subprocess.PIPE)
         self._reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
@@ -124,6 +131,35 @@ class NodeClient:
             self._reader.cancel()
 
 
+class BrowserClient(NodeClient):
+    """socket.io-client's browser bundle in Debian's Chromium, on a page from nginx's origin."""
+
+    def __init__(self, url: str, token: str, transport: str) -> None:
+        super().__init__(url, token, transport)
+        bundle = NODE_CLIENT / "dist" / "socket.io.min.js"
+        page = url + BROWSER_PAGE
+        self.argv = [
+            "node",
+            str(BROWSER_DRIVER),
+            str(PLAYWRIGHT),
+            str(bundle),
+            page,
+            token,
+            transport,
+        ]
+
+    async def stop(self) -> None:
+        # SIGTERM lets the driver close Chromium; killing the driver outright would orphan it.
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), 10)
+            except TimeoutError:
+                self.proc.kill()
+                await self.proc.wait()
+        await super().stop()
+
+
 def nginx_in_front(tmp: Path, ports: list[int], listen: int) -> subprocess.Popen[bytes]:
     nginx = shutil.which("nginx")
     assert nginx, "nginx is not installed (make test installs Debian's nginx)"
@@ -141,9 +177,15 @@ def nginx_in_front(tmp: Path, ports: list[int], listen: int) -> subprocess.Popen
               upstream nodes {{ ip_hash; {servers} }}
               server {{
                 listen 127.0.0.1:{listen};
+                location = {BROWSER_PAGE} {{
+                  default_type text/html;
+                  return 200 "<!doctype html><meta charset=utf-8><title>drain</title>";
+                }}
                 location / {{
                   proxy_pass http://nodes;
                   proxy_http_version 1.1;
+                  # A browser's Origin carries the port, and the nodes accept only their Host.
+                  proxy_set_header Host $http_host;
                   proxy_set_header Upgrade $http_upgrade;
                   proxy_set_header Connection "upgrade";
                   proxy_read_timeout 75s;
@@ -161,11 +203,19 @@ def nginx_in_front(tmp: Path, ports: list[int], listen: int) -> subprocess.Popen
     )
 
 
+def described(c: Any) -> str:
+    """Which client, what it last saw: enough to tell a missed seq from one that never came."""
+    events = [e for e in c.lines if "seq" not in e][-6:] if isinstance(c, NodeClient) else "-"
+    return f"{type(c).__name__}({c.transport}): {c.connects} connects, {c.seqs[-3:]}, {events}"
+
+
 @pytest.mark.timeout(120)
 async def test_a_sigterm_drain_every_plain_client_recovers_from(
     nodes: Any, pg_url: str, redis_server: Any, tmp_path: Path
 ) -> None:
     assert NODE_CLIENT.is_dir(), "client/node_modules is missing (make client installs it)"
+    assert PLAYWRIGHT.is_dir(), "playwright-core is missing (make client installs it)"
+    assert shutil.which(CHROMIUM), "/usr/bin/chromium is missing (apt-get install -y chromium)"
     a, b = await nodes(stderr=tmp_path / "a.log"), await nodes()
     listen = free_port()
     proxy = nginx_in_front(tmp_path, [a.port, b.port], listen)
@@ -176,14 +226,18 @@ async def test_a_sigterm_drain_every_plain_client_recovers_from(
         PyClient(url, token, "polling"),
         NodeClient(url, token, "websocket"),
         NodeClient(url, token, "polling"),
+        BrowserClient(url, token, "websocket"),
+        BrowserClient(url, token, "polling"),
     ]
     try:
         await asyncio.sleep(0.5)  # nginx up
         for c in clients:
             await c.start()
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 20  # Chromium's start is most of it
         while not all(c.connects for c in clients):
-            assert time.monotonic() < deadline, "clients did not connect"
+            assert time.monotonic() < deadline, "\n".join(
+                ["did not connect", *map(described, clients)]
+            )
             await asyncio.sleep(0.1)
         n = 60
         async with tracker_for(pg_url, redis_server.url) as tracker:
@@ -203,11 +257,11 @@ async def test_a_sigterm_drain_every_plain_client_recovers_from(
             await publishing
         deadline = time.monotonic() + 20
         while not all(c.seqs and c.seqs[-1] == n for c in clients):
-            assert time.monotonic() < deadline, [(type(c).__name__, c.seqs[-3:]) for c in clients]
+            assert time.monotonic() < deadline, "\n".join(map(described, clients))
             await asyncio.sleep(0.1)
         for c in clients:
-            assert c.seqs == list(range(c.seqs[0], n + 1)), c.seqs
-            assert c.connects >= 2, "it reconnected"
+            assert c.seqs == list(range(c.seqs[0], n + 1)), f"{described(c)}\n{c.seqs}"
+            assert c.connects >= 2, f"it did not reconnect: {described(c)}"
         assert a.proc.returncode == 0 and took < 10
         assert "Traceback" not in (tmp_path / "a.log").read_text()
     finally:
