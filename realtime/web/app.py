@@ -26,9 +26,11 @@ from ..store.ledger import Ledger
 from ..store.migrate import migrate
 from ..workers.notifier import QueueNotifier
 from . import api, demo, middleware, openapi
+from .addresses import AddressCap
 from .auth import Auth
 from .gateway import Gateway, Server, close_transport
 from .keys import (
+    ADDRESS_CAP,
     AUTH,
     BROADCAST,
     DEMO_AUTH,
@@ -81,6 +83,11 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     )
     demo_auth = Auth(own_key, algorithm=settings.jwt_algorithm) if own_key else None
     state = NodeState()
+    addresses = AddressCap(
+        settings.max_unauthenticated_per_address,
+        trusted=settings.trusted_proxies,
+        refused=metrics.refused.labels("address_cap").inc,
+    )
 
     manager: Any = None
     if settings.redis_url:
@@ -118,6 +125,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         metrics=metrics,
         state=state,
         outage=outage,
+        addresses=addresses,
     )
     broadcast: Broadcast = LocalBroadcast(fanout)
     interval = settings.follow_interval
@@ -143,6 +151,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app[OUTBOX] = outbox
     app[SIO] = sio
     app[GATEWAY] = gateway
+    app[ADDRESS_CAP] = addresses
     app[NOTIFIER] = QueueNotifier(ledger, outbox, interval=0.5)
     app[OPENAPI] = openapi.build()
     app[DEMO_AUTH] = demo_auth
