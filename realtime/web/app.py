@@ -135,8 +135,12 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         # Redis carries live delivery; the follower is the safety net and can poll less often.
         interval = max(interval, 1.0)
     follower = Follower(fanout, ledger, interval)
+    outbox = Outbox(broadcast, counted=metrics.stored.inc)
     if manager is not None:
         manager.on_subscribed = follower.wake.set
+        manager.catch_up_users = follower.poll_once
+        fanout.interest = manager
+        manager.ingest = _ingest(manager, ledger, outbox)
 
     app[SETTINGS] = settings
     app[ENGINE] = engine
@@ -146,7 +150,6 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app[STATE] = state
     app[FANOUT] = fanout
     app[FOLLOWER] = follower
-    outbox = Outbox(broadcast, counted=metrics.stored.inc)
     app[BROADCAST] = broadcast
     app[OUTBOX] = outbox
     app[SIO] = sio
@@ -160,6 +163,19 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(drain)
     return app
+
+
+def _ingest(manager: Any, ledger: Ledger, outbox: Outbox) -> Any:
+    """Stock emitters' messages: claimed once across the nodes, then stored like a publish."""
+    from ..delivery.ingest import CLAIM_SECONDS, Ingest
+
+    async def claim(key: str) -> bool:
+        return bool(await manager._pinger.claim(key, CLAIM_SECONDS))
+
+    async def publish(user_id: str, message: dict[str, Any], create: bool) -> object:
+        return await outbox.put(ledger.publish(user_id, message, create=create))
+
+    return Ingest(claim=claim, publish=publish, dropped=manager.drop)
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
