@@ -68,7 +68,7 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     from .store.engine import is_unavailable
     from .web.app import create_app, drain
     from .web.gcpacer import GcPacer
-    from .web.keys import GATEWAY
+    from .web.keys import ADDRESS_CAP, GATEWAY
 
     app = create_app(settings)
     # keepalive_timeout also bounds a connection that never completes a request (aiohttp
@@ -90,8 +90,16 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
         raise CliError(
             f"database unavailable: {detail or type(exc).__name__}", EXIT_RUNTIME
         ) from None
-    site = web.TCPSite(runner, host, port)
-    await site.start()
+    loop = asyncio.get_running_loop()
+    # Our own listener rather than web.TCPSite: each accepted socket passes the per-address
+    # cap (web/addresses.py) before aiohttp sees it.
+    listener = await loop.create_server(
+        app[ADDRESS_CAP].protocol_factory(runner.server),  # type: ignore[arg-type]
+        host,
+        port,
+        backlog=1024,
+        reuse_address=True,
+    )
     # Process-wide, so run by the process that owns the heap, not by create_app.
     pacer = asyncio.create_task(GcPacer(lambda: len(app[GATEWAY].sessions)).run())
     logging.getLogger("realtime").info(
@@ -102,7 +110,6 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
         redacted(settings.database_url),
     )
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
@@ -113,6 +120,7 @@ async def _serve(settings: Settings, host: str, port: int) -> None:
     except Exception as exc:
         logging.getLogger("realtime").warning("drain: %s", exc)
     await asyncio.sleep(0.2)
+    listener.close()
     try:
         await asyncio.wait_for(runner.cleanup(), settings.drain_seconds / 2)
     except TimeoutError:

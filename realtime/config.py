@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -87,6 +88,19 @@ VARIABLES: tuple[tuple[str, str, str], ...] = (
         "complete request, an idle keep-alive connection, an Engine.IO session that never "
         "sends the Socket.IO CONNECT. Then the socket is closed.",
     ),
+    (
+        "REALTIME_MAX_UNAUTHENTICATED_PER_ADDRESS",
+        "128",
+        "Connections one peer address may hold open before any of them has been accepted by a "
+        "Socket.IO connect with a valid token; more are closed at once. Addresses in "
+        "`REALTIME_TRUSTED_PROXIES` are exempt (cap per client at the proxy).",
+    ),
+    (
+        "REALTIME_TRUSTED_PROXIES",
+        "",
+        "Comma-separated IP addresses of the proxies in front of the nodes: their connections "
+        "carry many users and are not capped per address.",
+    ),
     ("PORT", "8080", "The port `serve` listens on when `--port` is not given (Procfile)."),
 )
 
@@ -117,6 +131,8 @@ class Settings:
     follow_interval: float = 0.25
     drain_seconds: float = 8.0
     handshake_timeout: float = 10.0
+    max_unauthenticated_per_address: int = 128
+    trusted_proxies: frozenset[str] = frozenset()
     client_events_per_second: float = 20.0
     max_message_bytes: int = 64 * 1024
     jwt_algorithm: str = "HS256"
@@ -220,4 +236,20 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ping_timeout=_int(env, "REALTIME_PING_TIMEOUT", 20, 1),
         max_message_bytes=_int(env, "REALTIME_MAX_PAYLOAD", 64 * 1024, 1024),
         handshake_timeout=float(_int(env, "REALTIME_IDLE_TIMEOUT", 10, 1)),
+        max_unauthenticated_per_address=_int(
+            env, "REALTIME_MAX_UNAUTHENTICATED_PER_ADDRESS", 128, 1
+        ),
+        trusted_proxies=_addresses(env.get("REALTIME_TRUSTED_PROXIES") or ""),
     )
+
+
+def _addresses(raw: str) -> frozenset[str]:
+    out = set()
+    for item in (a.strip() for a in raw.split(",")):
+        if not item:
+            continue
+        try:
+            out.add(str(ipaddress.ip_address(item)))
+        except ValueError:
+            raise ConfigError(f"REALTIME_TRUSTED_PROXIES: {item!r} is not an IP address") from None
+    return frozenset(out)

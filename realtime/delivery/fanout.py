@@ -44,6 +44,15 @@ class Source(Protocol):
     async def snapshot(self, user_id: str) -> dict[str, Any]: ...
 
 
+class Interest(Protocol):
+    """Told when a user gets its first connection on this node and when its last one leaves
+    (the Redis subscriber subscribes to that user's channel meanwhile)."""
+
+    def want(self, user_id: str) -> None: ...
+
+    def unwant(self, user_id: str) -> None: ...
+
+
 class Emitter(Protocol):
     """Puts one event on the wire to some connections of this node, in call order."""
 
@@ -89,6 +98,7 @@ class Fanout:
         self.ledger = ledger
         self.metrics = metrics
         self.channels: dict[str, UserChannel] = {}
+        self.interest: Interest | None = None
 
     def connections(self, user_id: str) -> int:
         ch = self.channels.get(user_id)
@@ -98,6 +108,8 @@ class Fanout:
         ch = self.channels.get(user_id)
         if ch is None:
             ch = self.channels[user_id] = UserChannel(user_id)
+            if self.interest is not None:
+                self.interest.want(user_id)
         ch.pending += 1
         return ch
 
@@ -132,8 +144,14 @@ class Fanout:
             self._forget_if_empty(ch)
 
     def _forget_if_empty(self, ch: UserChannel) -> None:
-        if not ch.sids and ch.pending <= 0 and not ch.lock.locked():
-            self.channels.pop(ch.user_id, None)
+        if (
+            not ch.sids
+            and ch.pending <= 0
+            and not ch.lock.locked()
+            and self.channels.pop(ch.user_id, None) is not None
+            and self.interest is not None
+        ):
+            self.interest.unwant(ch.user_id)
 
     async def _send_replay(self, sid: str, ch: UserChannel, replay: Replay) -> None:
         one = (sid,)

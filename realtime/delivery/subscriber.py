@@ -1,36 +1,50 @@
-"""python-socketio's AsyncRedisManager, extended where it falls short for a durable stream.
+"""python-socketio's AsyncRedisManager, with its listener replaced by one built for a durable
+stream on many nodes.
 
 What the stock manager does not do, and this one does:
-- Stream messages (they carry a `seq`) go to this node's `Fanout`, which delivers them in
-  order and fills gaps from the store, instead of straight into the room.
-- The listener never backs off for long (at most 2 s, reset on success), surfaces every
-  connection error instead of letting redis-py re-subscribe silently, and tells the follower
-  to catch up from the database each time a subscription is confirmed: whatever was published
-  while it was away is delivered from the store.
-- A half-open connection never errors, so the subscription is pinged every second and a few
-  seconds of silence count as dead. A self-ping through the channel proves the node can hear
-  itself (a node that is subscribed but deaf is reported not ready and re-subscribes).
-- Every Redis call is bounded in time.
+- **A node hears only its own users.** It subscribes to a user's channel
+  (broadcast.channels) when that user's first connection arrives and unsubscribes when the last
+  one leaves, batched: a reconnect storm of thousands of users is a few SUBSCRIBE commands.
+  Once a subscription is confirmed, that user is caught up from the store, so a message stored
+  before it (while the connection's replay was read) is delivered from the database, in order.
+- **Redis Cluster.** When the URL names a cluster node, user channels are sharded
+  (SSUBSCRIBE, one connection per master, by slot); a single Redis works as before.
+- **A cheap receive path.** Each connection reads whatever Redis has sent in one go, hiredis
+  parses every reply of it, and the batch is handled in one pass (broadcast.resp).
+- **Stream messages go to this node's `Fanout`**, which delivers them in order and fills gaps
+  from the store; a message that is not signed by a publisher of the deployment is only a hint.
+- **Stock emitters are publishers** (delivery.ingest).
+- **Bounded and watched.** Every Redis call has a timeout; each connection is pinged every
+  second and a few seconds of silence count as dead; a self-ping through each connection's own
+  channel proves the node hears itself (deaf: not ready, and it reconnects). Reconnects back
+  off at most 2 s, and every reconnect catches its users up from the store.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
+import hiredis
 import socketio
-from redis import asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
+from redis.crc import key_slot
 
 from .. import codec
-from ..broadcast.redis import CHANNEL, REFRESH, RedisBroadcast
+from ..broadcast.channels import (
+    NODE_EMITTER_PATTERN,
+    PY_EMITTER,
+    node_channel,
+    user_channel,
+    user_of,
+)
+from ..broadcast.redis import REFRESH, RedisBroadcast
+from ..broadcast.resp import Address, RespConnection
 from ..broadcast.signing import verified
+from ..broadcast.topology import Topology, discover
 from ..codec import SocketIOJson
 from ..domain.job import MESSAGE_TYPES
 from ..logs import RateLimitedLog
@@ -38,6 +52,7 @@ from ..metrics import Metrics
 from ..store.stream import Stored
 from .fanout import Fanout
 from .health import NodeState
+from .ingest import Ingest, from_node, python_decoder
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +61,8 @@ DEAD_AFTER = 4.0
 SELF_PING_EVERY = 2.0
 DEAF_AFTER = 7.0
 MAX_BACKOFF = 2.0
+# Channels per SUBSCRIBE command: a storm of new users is a few commands, none huge.
+CHUNK = 1000
 STREAM_EVENTS = frozenset(MESSAGE_TYPES)
 
 
@@ -69,6 +86,188 @@ class NodeBroadcast:
         await self.remote.close()
 
 
+class Link:
+    """One subscriber connection: to the single Redis, or to one master of a cluster (sharded).
+    `fixed` channels are subscribed at every (re)connect; user channels come and go."""
+
+    def __init__(
+        self,
+        owner: StreamRedisManager,
+        address: Address,
+        *,
+        sharded: bool,
+        ping_channel: str,
+        fixed: Sequence[tuple[str, Sequence[str]]] = (),
+    ) -> None:
+        self.owner = owner
+        self.address = address
+        self.sharded = sharded
+        self.ping_channel = ping_channel
+        self.fixed = fixed
+        self.sub, self.unsub = (
+            ("SSUBSCRIBE", "SUNSUBSCRIBE") if sharded else ("SUBSCRIBE", "UNSUBSCRIBE")
+        )
+        self.wanted: set[str] = set()
+        self.confirmed: set[str] = set()
+        self._adds: set[str] = set()
+        self._removes: set[str] = set()
+        self.flush = asyncio.Event()
+        self.alive = False
+        self.last_seen = 0.0
+        self.last_self_ping = 0.0
+        self.reconnects = 0
+        self.conn: RespConnection | None = None
+
+    def listening(self, now: float) -> bool:
+        return (
+            self.alive
+            and now - self.last_seen < DEAD_AFTER
+            and now - self.last_self_ping < DEAF_AFTER
+        )
+
+    def want(self, channel: str) -> None:
+        self.wanted.add(channel)
+        self._removes.discard(channel)
+        self._adds.add(channel)
+        self.flush.set()
+
+    def unwant(self, channel: str) -> None:
+        self.wanted.discard(channel)
+        self._adds.discard(channel)
+        self._removes.add(channel)
+        self.flush.set()
+
+    async def run(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                await self._session()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self.alive:
+                    log.warning("redis subscription lost (%s): %s", self.address.port, exc)
+            finally:
+                self.alive = False
+                self.confirmed.clear()
+                if self.conn is not None:
+                    await self.conn.close()
+                    self.conn = None
+            self.reconnects += 1
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF)
+            if self.owner.topology.cluster:
+                await self.owner.rediscover()
+                if self.owner.stopped(self):
+                    return
+
+    def _send_chunks(self, command: str, channels: Iterable[str]) -> None:
+        """Many channels per command; on a cluster one command per slot (the channels of one
+        sharded SUBSCRIBE must share a slot). All of it goes out in one write."""
+        assert self.conn is not None
+        groups: dict[int, list[str]] = {}
+        if command.startswith("S"):
+            for ch in channels:
+                groups.setdefault(key_slot(ch.encode()), []).append(ch)
+        else:
+            groups[0] = list(channels)
+        for items in groups.values():
+            for i in range(0, len(items), CHUNK):
+                self.conn.send(command, *items[i : i + CHUNK])
+
+    async def _session(self) -> None:
+        self.conn = conn = RespConnection(self.address)
+        await conn.open()
+        self._adds.clear()
+        self._removes.clear()
+        for command, channels in self.fixed:
+            self._send_chunks(command, channels)
+        self._send_chunks(self.sub, [self.ping_channel, *self.wanted])
+        # Confirmed once its own ping channel is: then the rest of the batch is too.
+        async with asyncio.timeout(2.0):
+            while self.ping_channel not in self.confirmed:
+                await self._handle(await conn.replies())
+        now = time.monotonic()
+        self.alive, self.last_seen, self.last_self_ping = True, now, now
+        if self.reconnects:
+            log.warning("redis subscription restored (%s)", self.address.port)
+        # Anything published while we were not subscribed is in the store: catch up.
+        self.owner.caught_up_all()
+        writer = asyncio.create_task(self._writer())
+        try:
+            while True:
+                batch = await conn.replies()
+                self.last_seen = time.monotonic()
+                await self._handle(batch)
+                if writer.done():
+                    writer.result()
+                    raise ConnectionError("writer stopped")
+        finally:
+            writer.cancel()
+            with contextlib.suppress(BaseException):
+                await writer
+
+    async def _writer(self) -> None:
+        conn = self.conn
+        assert conn is not None
+        last_self = 0.0
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(PING_EVERY):
+                    await self.flush.wait()
+            self.flush.clear()
+            if self._removes:
+                self._send_chunks(self.unsub, self._removes)
+                self.confirmed.difference_update(self._removes)
+                self._removes.clear()
+            if self._adds:
+                self._send_chunks(self.sub, self._adds)
+                self._adds.clear()
+            now = time.monotonic()
+            conn.send("PING")
+            if now - last_self >= SELF_PING_EVERY:
+                last_self = now
+                await self.owner.self_ping(self.ping_channel, self.sharded)
+            if now - self.last_seen > DEAD_AFTER:
+                raise ConnectionError("subscription silent: connection presumed dead")
+            if now - self.last_self_ping > DEAF_AFTER:
+                raise ConnectionError("not hearing our own pings: re-subscribing")
+
+    async def _handle(self, batch: list[Any]) -> None:
+        owner = self.owner
+        confirmed: list[str] = []
+        for reply in batch:
+            if isinstance(reply, hiredis.ReplyError):
+                # MOVED/ASK on a cluster (the slot went elsewhere), or a refused command.
+                raise ConnectionError(f"redis: {reply}")
+            if not isinstance(reply, list) or not reply:
+                continue
+            kind = reply[0]
+            if kind == b"message" or kind == b"smessage":
+                channel = reply[1]
+                if channel.startswith(b"realtime#user:"):
+                    await owner.handle_stream(reply[2])
+                elif channel == b"realtime":
+                    await owner.handle_py_channel(reply[2])
+                else:
+                    self.last_self_ping = time.monotonic()
+            elif kind == b"pmessage":
+                owner.handle_node_emit(reply[2], reply[3])
+            elif kind == b"subscribe" or kind == b"ssubscribe":
+                name = reply[1].decode()
+                self.confirmed.add(name)
+                user = user_of(name)
+                if user is not None:
+                    confirmed.append(user)
+            elif kind == b"sunsubscribe" or kind == b"unsubscribe":
+                name = reply[1].decode()
+                if name in self.wanted:
+                    # Not asked for: the cluster moved this slot elsewhere.
+                    raise ConnectionError(f"redis unsubscribed us from {name}")
+        if confirmed:
+            owner.catch_up(confirmed)
+
+
 class StreamRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     def __init__(
         self,
@@ -77,93 +276,206 @@ class StreamRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         state: NodeState,
         metrics: Metrics,
         key: bytes | None = None,
-        channel: str = CHANNEL,
     ) -> None:
-        super().__init__(
-            url,
-            channel=channel,
-            json=SocketIOJson,
-            redis_options={
-                "socket_connect_timeout": 1.0,
-                "socket_timeout": 2.0,
-                "retry": Retry(NoBackoff(), 0),
-            },
-        )
+        super().__init__(url, channel=PY_EMITTER, json=SocketIOJson)
+        self.address = Address.from_url(url)
         self.fanout: Fanout | None = None
+        self.ingest: Ingest | None = None
+        # Set by create_app: "catch these users up from the store" (the follower).
+        self.catch_up_users: Callable[[list[str]], Awaitable[None]] | None = None
         self.on_subscribed: Callable[[], None] = lambda: None
-        self.alive = False
-        self.last_seen = 0.0
-        self.last_self_ping = 0.0
-        self.reconnects = 0
+        self.topology = Topology()
+        self.links: list[Link] = []
+        # Users with a connection here: their channels are what the links subscribe to.
+        self.users: set[str] = set()
         self._pinger: RedisBroadcast | None = None
         self.metrics = metrics
         self.key = key
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._link_tasks: dict[Link, asyncio.Task[None]] = {}
         self.foreign = RateLimitedLog(
             "dropped a message on the channel that is not ours", logger=log
         )
         state.subscription_alive = self.health
 
     def broadcast(self, fanout: Fanout) -> NodeBroadcast:
-        self._pinger = RedisBroadcast(
-            self.redis_url, host_id=self.host_id, channel=self.channel, key=self.key
-        )
+        self._pinger = RedisBroadcast(self.redis_url, host_id=self.host_id, key=self.key)
         return NodeBroadcast(fanout, self._pinger)
+
+    # ---- interest (called by Fanout) ----------------------------------------------------------
+
+    def want(self, user_id: str) -> None:
+        self.users.add(user_id)
+        link = self._link_for(user_channel(user_id))
+        if link is not None:
+            link.want(user_channel(user_id))
+
+    def unwant(self, user_id: str) -> None:
+        self.users.discard(user_id)
+        link = self._link_for(user_channel(user_id))
+        if link is not None:
+            link.unwant(user_channel(user_id))
+
+    def _link_for(self, channel: str) -> Link | None:
+        if not self.links:
+            return None
+        if not self.topology.cluster:
+            return self.links[0]
+        i = self.topology.master_of(channel)
+        return self.links[1 + i] if 0 <= i < len(self.links) - 1 else None
 
     # ---- health --------------------------------------------------------------------------------
 
     def listening(self) -> bool:
         now = time.monotonic()
-        return (
-            self.alive
-            and now - self.last_seen < DEAD_AFTER
-            and now - self.last_self_ping < DEAF_AFTER
-        )
+        return bool(self.links) and all(link.listening(now) for link in self.links)
 
     async def health(self) -> dict[str, bool]:
         redis_ok = False
         if self._pinger is not None:
             try:
                 async with asyncio.timeout(1.0):
-                    redis_ok = bool(await self._pinger.redis.ping())
+                    redis_ok = await self._pinger.ping()
             except Exception:
                 redis_ok = False
         return {"redis": redis_ok, "subscription": self.listening()}
 
-    # ---- receiving -----------------------------------------------------------------------------
+    async def self_ping(self, channel: str, sharded: bool) -> None:
+        if self._pinger is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(1.0):
+                    await self._pinger.raw_publish(channel, b"ping", sharded=sharded)
+
+    # ---- the listener --------------------------------------------------------------------------
 
     async def _thread(self) -> None:
-        """python-socketio's listener loop, without its per-message cost (a logger lookup and
-        a debug line formatted for every message): this is the receive path of every live
-        delivery. Only the service's own messages are acted on: python-socketio's other
-        methods (disconnect, rooms, callbacks) are never sent by the service, so on the
-        channel they are someone else's, and dropped."""
-        async for raw in self._listen():
+        """Started by python-socketio (manager.initialize): discovers the topology, then runs
+        a link per connection until cancelled."""
+        while True:
             try:
-                data = codec.loads(raw)
-                method = data["method"] if isinstance(data, dict) else None
-            except (ValueError, KeyError):
-                self._drop("not json", raw)
-                continue
-            try:
-                if data.get("host_id") == self.host_id:
-                    continue  # our own publish: delivered here already
-                if method == "emit":
-                    await self._handle_emit(data)
-                elif method == "rt_ping":
-                    pass  # another node hearing itself
-                elif method == REFRESH:
-                    if self.fanout is not None and isinstance(data.get("user"), str):
-                        await self.fanout.refresh(data["user"])
-                else:
-                    self._drop("method", method)
+                self.topology = await discover(self.address)
+                break
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("redis message %s failed", method)
+            except Exception as exc:
+                log.warning("redis unavailable, retrying: %s", exc)
+                await asyncio.sleep(1.0)
+        self._build_links()
+        if self.ingest is not None:
+            self._spawn(self.ingest.run())
+        try:
+            await asyncio.Event().wait()  # until cancelled (the app's cleanup)
+        finally:
+            for task in [*self._link_tasks.values(), *self._tasks]:
+                task.cancel()
+            for task in [*self._link_tasks.values(), *self._tasks]:
+                with contextlib.suppress(BaseException):
+                    await task
 
-    def _drop(self, reason: str, what: object) -> None:
+    def _build_links(self) -> None:
+        for task in self._link_tasks.values():
+            task.cancel()
+        self._link_tasks.clear()
+        fixed = [("SUBSCRIBE", [PY_EMITTER]), ("PSUBSCRIBE", [NODE_EMITTER_PATTERN])]
+        topo = self.topology
+        classic = Link(
+            self,
+            topo.masters[0] if topo.cluster else self.address,
+            sharded=False,
+            ping_channel=node_channel(self.host_id),
+            fixed=fixed,
+        )
+        self.links = [classic]
+        for i, master in enumerate(topo.masters):
+            self.links.append(
+                Link(
+                    self,
+                    master,
+                    sharded=True,
+                    ping_channel=topo.channel_on(i, node_channel(self.host_id, "#shard")),
+                )
+            )
+        for ch in map(user_channel, self.users):
+            link = self._link_for(ch)
+            if link is not None:
+                link.wanted.add(ch)
+        for link in self.links:
+            self._link_tasks[link] = asyncio.create_task(link.run())
+
+    async def rediscover(self) -> None:
+        """A cluster link failed: the slots may have moved. Rebuild the links if they did."""
+        try:
+            topology = await discover(self.address)
+        except Exception:
+            return
+        if topology != self.topology:
+            log.warning("redis cluster topology changed: re-subscribing")
+            self.topology = topology
+            self._build_links()
+
+    def stopped(self, link: Link) -> bool:
+        return link not in self._link_tasks
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def catch_up(self, users: list[str]) -> None:
+        if self.catch_up_users is not None:
+            self._spawn(self.catch_up_users(users))
+
+    def caught_up_all(self) -> None:
+        self.on_subscribed()
+
+    # ---- messages ------------------------------------------------------------------------------
+
+    def drop(self, reason: str, what: object) -> None:
         self.metrics.channel_dropped.labels(reason).inc()
         self.foreign.note(ValueError(f"{reason}: {str(what)[:100]}"))
+
+    async def handle_stream(self, raw: bytes) -> None:
+        """A message on a user channel: one of ours (stream message or refresh)."""
+        try:
+            data = codec.loads(raw)
+            method = data["method"] if isinstance(data, dict) else None
+        except (ValueError, KeyError):
+            self.drop("not json", raw)
+            return
+        try:
+            if data.get("host_id") == self.host_id:
+                return  # our own publish: delivered here already
+            if method == "emit":
+                await self._handle_emit(data)
+            elif method == REFRESH:
+                if self.fanout is not None and isinstance(data.get("user"), str):
+                    await self.fanout.refresh(data["user"])
+            else:
+                self.drop("method", method)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("redis message %s failed", method)
+
+    async def handle_py_channel(self, raw: bytes) -> None:
+        """The shared channel: python-socketio's stock emitter (no seq: ingested), or a
+        sequenced message of ours from a publisher of before per-user channels."""
+        try:
+            data = codec.loads(raw)
+        except ValueError:
+            self.drop("not json", raw)
+            return
+        payload = data.get("data") if isinstance(data, dict) else None
+        first = payload[0] if isinstance(payload, list) and payload else payload
+        ours = isinstance(first, dict) and "seq" in first
+        if ours or (isinstance(data, dict) and data.get("method") == REFRESH):
+            await self.handle_stream(raw)
+        elif self.ingest is not None:
+            self.ingest.put(b"realtime", raw, python_decoder(raw))
+
+    def handle_node_emit(self, channel: bytes, raw: bytes) -> None:
+        if self.ingest is not None:
+            self.ingest.put(channel, raw, lambda: from_node(raw))
 
     async def _handle_emit(self, message: dict[str, Any]) -> None:
         """A stream message for one user's room, or nothing: a foreign event, a room-less or
@@ -183,7 +495,7 @@ class StreamRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
             or isinstance(seq, bool)
             or seq < 1
         ):
-            self._drop("not a stream message", message.get("event"))
+            self.drop("not a stream message", message.get("event"))
             return
         if self.fanout is None:
             return
@@ -195,78 +507,5 @@ class StreamRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
             await self.fanout.deliver_from_store(room[5:], seq)
 
     async def _publish(self, data: Any) -> Any:
-        try:
-            async with asyncio.timeout(1.5):
-                return await super()._publish(data)
-        except TimeoutError:
-            log.warning("redis publish timed out")
-            return None
-
-    def _connect(self) -> None:
-        self.redis = aioredis.Redis.from_url(self.redis_url, **self.redis_options)
-        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=False)
-
-    async def _disconnect(self) -> None:
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(1.0):
-                if self.pubsub is not None:
-                    await self.pubsub.aclose()  # type: ignore[no-untyped-call]
-                if self.redis is not None:
-                    await self.redis.aclose()
-
-    async def _listen(self) -> AsyncIterator[bytes]:
-        channel = self.channel.encode()
-        self_ping = json.dumps({"method": "rt_ping", "host_id": self.host_id}).encode()
-        backoff = 0.1
-        while True:
-            try:
-                self._connect()
-                async with asyncio.timeout(2.0):
-                    await self.pubsub.subscribe(self.channel)
-                    while True:  # wait for the confirmation
-                        msg = await self.pubsub.get_message(timeout=1.0)
-                        if msg and msg["type"] == "subscribe":
-                            break
-                now = time.monotonic()
-                self.alive, self.last_seen, self.last_self_ping = True, now, now
-                if self.reconnects:
-                    log.warning("redis subscription restored (reconnect %d)", self.reconnects)
-                backoff = 0.1
-                # Anything published while we were not subscribed is in the store: catch up.
-                self.on_subscribed()
-                last_ping = last_self = 0.0
-                while True:
-                    now = time.monotonic()
-                    if now - last_ping >= PING_EVERY:
-                        await self.pubsub.ping()
-                        last_ping = now
-                    if now - last_self >= SELF_PING_EVERY and self._pinger is not None:
-                        last_self = now
-                        with contextlib.suppress(Exception):
-                            async with asyncio.timeout(1.0):
-                                await self._pinger.redis.publish(self.channel, self_ping)
-                    msg = await self.pubsub.get_message(timeout=0.25)
-                    now = time.monotonic()
-                    if msg is not None:
-                        self.last_seen = now
-                        if msg["type"] == "message" and msg["channel"] == channel:
-                            data = msg["data"]
-                            if data == self_ping:
-                                self.last_self_ping = now
-                            else:
-                                yield data
-                    if now - self.last_seen > DEAD_AFTER:
-                        raise ConnectionError("subscription silent: connection presumed dead")
-                    if now - self.last_self_ping > DEAF_AFTER:
-                        raise ConnectionError("not hearing our own pings: re-subscribing")
-            except asyncio.CancelledError:
-                await self._disconnect()
-                raise
-            except Exception as exc:
-                if self.alive:
-                    log.warning("redis subscription lost: %s", exc)
-                self.alive = False
-                self.reconnects += 1
-                await self._disconnect()
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF)
+        """python-socketio's own pub/sub traffic (never sent by the service's code paths)."""
+        return None

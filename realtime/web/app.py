@@ -26,9 +26,11 @@ from ..store.ledger import Ledger
 from ..store.migrate import migrate
 from ..workers.notifier import QueueNotifier
 from . import api, demo, middleware, openapi
+from .addresses import AddressCap
 from .auth import Auth
 from .gateway import Gateway, Server, close_transport
 from .keys import (
+    ADDRESS_CAP,
     AUTH,
     BROADCAST,
     DEMO_AUTH,
@@ -81,6 +83,11 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     )
     demo_auth = Auth(own_key, algorithm=settings.jwt_algorithm) if own_key else None
     state = NodeState()
+    addresses = AddressCap(
+        settings.max_unauthenticated_per_address,
+        trusted=settings.trusted_proxies,
+        refused=metrics.refused.labels("address_cap").inc,
+    )
 
     manager: Any = None
     if settings.redis_url:
@@ -118,6 +125,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         metrics=metrics,
         state=state,
         outage=outage,
+        addresses=addresses,
     )
     broadcast: Broadcast = LocalBroadcast(fanout)
     interval = settings.follow_interval
@@ -127,8 +135,12 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         # Redis carries live delivery; the follower is the safety net and can poll less often.
         interval = max(interval, 1.0)
     follower = Follower(fanout, ledger, interval)
+    outbox = Outbox(broadcast, counted=metrics.stored.inc)
     if manager is not None:
         manager.on_subscribed = follower.wake.set
+        manager.catch_up_users = follower.poll_once
+        fanout.interest = manager
+        manager.ingest = _ingest(manager, ledger, outbox)
 
     app[SETTINGS] = settings
     app[ENGINE] = engine
@@ -138,11 +150,11 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app[STATE] = state
     app[FANOUT] = fanout
     app[FOLLOWER] = follower
-    outbox = Outbox(broadcast, counted=metrics.stored.inc)
     app[BROADCAST] = broadcast
     app[OUTBOX] = outbox
     app[SIO] = sio
     app[GATEWAY] = gateway
+    app[ADDRESS_CAP] = addresses
     app[NOTIFIER] = QueueNotifier(ledger, outbox, interval=0.5)
     app[OPENAPI] = openapi.build()
     app[DEMO_AUTH] = demo_auth
@@ -151,6 +163,19 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     app.cleanup_ctx.append(_lifecycle)
     app.on_shutdown.append(drain)
     return app
+
+
+def _ingest(manager: Any, ledger: Ledger, outbox: Outbox) -> Any:
+    """Stock emitters' messages: claimed once across the nodes, then stored like a publish."""
+    from ..delivery.ingest import CLAIM_SECONDS, Ingest
+
+    async def claim(key: str) -> bool:
+        return bool(await manager._pinger.claim(key, CLAIM_SECONDS))
+
+    async def publish(user_id: str, message: dict[str, Any], create: bool) -> object:
+        return await outbox.put(ledger.publish(user_id, message, create=create))
+
+    return Ingest(claim=claim, publish=publish, dropped=manager.drop)
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -22,6 +22,7 @@ from ..logs import Outage, RateLimitedLog
 from ..loops import supervise
 from ..metrics import Metrics
 from ..store.ledger import Ledger
+from .addresses import AddressCap
 from .auth import Auth, TokenError
 from .demo import TokenBucket
 
@@ -110,6 +111,7 @@ class Gateway:
         metrics: Metrics,
         state: NodeState,
         outage: Outage,
+        addresses: AddressCap | None = None,
     ) -> None:
         self.sio = sio
         self.settings = settings
@@ -121,6 +123,7 @@ class Gateway:
         self.sessions: dict[str, Session] = {}
         self._attaching: set[asyncio.Task[None]] = set()
         self.outage = outage
+        self.addresses = addresses or AddressCap(1 << 30)
         self._auth_schema = ConnectAuth()
         self._ack_schema = AckBody()
         self._resume_schema = ResumeBody()
@@ -148,6 +151,7 @@ class Gateway:
                     await close_transport(eio, eio_sid)
             for gone in set(first_seen) - set(eio.sockets):
                 first_seen.pop(gone, None)
+            self.addresses.prune()
 
         await supervise("idle handshakes", sweep, every=every, logger=log)
 
@@ -179,6 +183,8 @@ class Gateway:
         user_id = identity.user_id
         if self.fanout.connections(user_id) >= self.settings.max_connections_per_user:
             raise self._refuse("too_many_connections")
+        request = environ.get("aiohttp.request")
+        self.addresses.vouch(getattr(request, "transport", None))
         self.fanout.reserve(user_id)
         rate = self.settings.client_events_per_second
         self.sessions[sid] = Session(user_id, TokenBucket(rate, rate * 2))

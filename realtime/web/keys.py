@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ..metrics import Metrics
     from ..store.ledger import Ledger
     from ..workers.notifier import QueueNotifier
+    from .addresses import AddressCap
     from .auth import Auth
     from .demo import PerAddress
     from .gateway import Gateway
@@ -38,6 +39,7 @@ OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")
 STATE: web.AppKey[NodeState] = web.AppKey("state")
 SIO: web.AppKey[Any] = web.AppKey("sio")
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
+ADDRESS_CAP: web.AppKey[AddressCap] = web.AppKey("address_cap")
 NOTIFIER: web.AppKey[QueueNotifier] = web.AppKey("notifier")
 OPENAPI: web.AppKey[dict[str, Any]] = web.AppKey("openapi")
 # Demo mode only (None otherwise): signs /demo/token tokens with the node's own key.

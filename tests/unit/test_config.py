@@ -39,6 +39,8 @@ def test_values_are_read() -> None:
         ("REALTIME_CORS_ORIGINS", "*,https://a.example"),
         ("REALTIME_JWT_SECRET", "short"),
         ("REALTIME_API_KEY", "short"),
+        ("REALTIME_TRUSTED_PROXIES", "10.0.0.1,nginx.internal"),
+        ("REALTIME_MAX_UNAUTHENTICATED_PER_ADDRESS", "0"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
@@ -85,3 +87,9 @@ def test_heartbeat_and_payload_limit_are_configurable() -> None:
     assert (s.ping_interval, s.ping_timeout, s.max_message_bytes) == (5, 7, 2048)
     with pytest.raises(ConfigError, match="REALTIME_MAX_PAYLOAD"):
         load_settings({"REALTIME_MAX_PAYLOAD": "10"})
+
+
+def test_trusted_proxies_are_normalised_addresses() -> None:
+    settings = load_settings({"REALTIME_TRUSTED_PROXIES": " 10.0.0.1, ::0001 ,"})
+    assert settings.trusted_proxies == frozenset({"10.0.0.1", "::1"})
+    assert load_settings({}).max_unauthenticated_per_address == 128
