@@ -863,7 +863,7 @@ class Bench:
         # No `stop`: it has ended by --max, and may have exited already.
         done = pub.expect("done", 90)
         res.update(report.window_stats(windows, usage))
-        res.update(report.foreign_stats(published, usage))
+        res.update(report.foreign_stats(published, usage, res.get("serverIdleCpuPercent", 0.0)))
         res["settleSeconds"] = settled
         res["publisher"] = {k: v for k, v in done.items() if k not in ("event", "perRoom")}
         # Nobody here is a user the publisher writes to: any delivery is a misdelivery.

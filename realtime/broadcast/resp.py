@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -75,6 +76,10 @@ class RespConnection:
     def send(self, *args: str | bytes | int) -> None:
         assert self.writer is not None
         self.writer.write(encode(*args))
+
+    def send_many(self, commands: Sequence[Sequence[str | bytes | int]]) -> None:
+        assert self.writer is not None
+        self.writer.write(b"".join(encode(*c) for c in commands))
 
     async def request(self, *args: str | bytes | int) -> Any:
         """One command and its reply: only before the connection subscribes."""

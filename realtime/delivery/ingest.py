@@ -3,9 +3,13 @@
 `socket.io#/#<room>#`). What they emit to a `user:<id>` room is validated like
 `POST /api/publish`, stored once, and then delivered like any stored message, with its seq.
 
-Every node hears these channels. The first node to claim a message (SET NX on its digest, in
-Redis) stores it; the others drop it. So byte-identical emits on one channel within
-CLAIM_SECONDS count as one message.
+Every node hears these channels, and one of them stores what they carry: the holder of the
+ingester lease (a Redis key it renews every second), one message at a time in arrival order,
+so a job's updates are stored in the order they were emitted whichever node each tab is on.
+The others keep the last BUFFER_SECONDS of messages: when the holder dies its lease expires,
+another node takes it and stores what it buffered. Each message is claimed (SET NX on its
+digest) before it is stored, so what the old holder stored is not stored twice; the price is
+that byte-identical emits on one channel within CLAIM_SECONDS count as one message.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +35,10 @@ log = logging.getLogger(__name__)
 
 CLAIM_SECONDS = 30
 QUEUE_LIMIT = 10_000
+LEASE_SECONDS = 3.0
+RENEW_EVERY = 1.0
+# Longer than a lease can outlive its holder plus one renewal: nothing falls between holders.
+BUFFER_SECONDS = 5.0
 # socket.io-parser's packet type for an event.
 EVENT = 2
 
@@ -98,13 +108,20 @@ class Ingest:
         self,
         *,
         claim: Callable[[str], Awaitable[bool]],
+        lease: Callable[[], Awaitable[bool]],
         publish: Callable[[str, dict[str, Any], bool], Awaitable[object]],
         dropped: Callable[[str, object], None],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.claim = claim
+        self.lease = lease
         self.publish = publish
         self.dropped = dropped
-        self.queue: asyncio.Queue[tuple[bytes, list[Emitted]]] = asyncio.Queue(QUEUE_LIMIT)
+        self.clock = clock
+        self.leader = False
+        # Arrival order; consumed while this node holds the lease, else only kept a while.
+        self.pending: deque[tuple[float, str, list[Emitted]]] = deque()
+        self.wake = asyncio.Event()
         self._schema = PublishBody()
 
     def put(self, channel: bytes, raw: bytes, decode: Callable[[], list[Emitted]]) -> None:
@@ -118,22 +135,56 @@ class Ingest:
             self.dropped("not json", raw[:100])
             return
         digest = hashlib.sha256(channel + b"\n" + raw).hexdigest()[:32]
-        try:
-            self.queue.put_nowait((digest.encode(), emitted))
-        except asyncio.QueueFull:
+        now = self.clock()
+        self.pending.append((now, digest, emitted))
+        if len(self.pending) > QUEUE_LIMIT:
+            self.pending.popleft()
             self.dropped("ingest queue full", raw[:100])
+        if self.leader:
+            self.wake.set()
+        else:
+            self._forget_before(now - BUFFER_SECONDS)
+
+    def _forget_before(self, t: float) -> None:
+        while self.pending and self.pending[0][0] < t:
+            self.pending.popleft()
 
     async def run(self) -> None:
+        renewing = asyncio.create_task(self._hold_lease())
+        try:
+            await self._consume()
+        finally:
+            renewing.cancel()
+
+    async def _hold_lease(self) -> None:
         while True:
-            digest, emitted = await self.queue.get()
             try:
-                if await self.claim("realtime:ingested:" + digest.decode()):
-                    for e in emitted:
-                        await self._store(e)
+                held = await self.lease()
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # Redis or the database: this message is not stored
-                log.warning("could not ingest an emitted message: %s", exc)
+            except Exception:
+                held = False  # Redis away: nobody can claim either
+            if held and not self.leader:
+                log.info("this node now stores what stock emitters send")
+            self.leader = held
+            if held:
+                self.wake.set()
+            await asyncio.sleep(RENEW_EVERY)
+
+    async def _consume(self) -> None:
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            while self.leader and self.pending:
+                _, digest, emitted = self.pending.popleft()
+                try:
+                    if await self.claim("realtime:ingested:" + digest):
+                        for e in emitted:
+                            await self._store(e)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # Redis or the database: this message is not stored
+                    log.warning("could not ingest an emitted message: %s", exc)
 
     async def _store(self, e: Emitted) -> None:
         try:

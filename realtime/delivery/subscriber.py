@@ -166,7 +166,7 @@ class Link:
         sharded SUBSCRIBE must share a slot). All of it goes out in one write."""
         assert self.conn is not None
         groups: dict[int, list[str]] = {}
-        if command.startswith("S"):
+        if self.sharded:
             for ch in channels:
                 groups.setdefault(key_slot(ch.encode()), []).append(ch)
         else:

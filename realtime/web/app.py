@@ -167,15 +167,18 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
 
 def _ingest(manager: Any, ledger: Ledger, outbox: Outbox) -> Any:
     """Stock emitters' messages: claimed once across the nodes, then stored like a publish."""
-    from ..delivery.ingest import CLAIM_SECONDS, Ingest
+    from ..delivery.ingest import CLAIM_SECONDS, LEASE_SECONDS, Ingest
 
     async def claim(key: str) -> bool:
         return bool(await manager._pinger.claim(key, CLAIM_SECONDS))
 
+    async def lease() -> bool:
+        return bool(await manager._pinger.lease("realtime:ingester", LEASE_SECONDS))
+
     async def publish(user_id: str, message: dict[str, Any], create: bool) -> object:
         return await outbox.put(ledger.publish(user_id, message, create=create))
 
-    return Ingest(claim=claim, publish=publish, dropped=manager.drop)
+    return Ingest(claim=claim, lease=lease, publish=publish, dropped=manager.drop)
 
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -1,0 +1,108 @@
+"""The Redis subscriber against a real (private) redis-server: per-user channels subscribed in
+batches, catch-up once a subscription is confirmed, and nothing heard for users not held."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+from redis import asyncio as aioredis
+
+from realtime.broadcast.channels import user_channel
+from realtime.broadcast.redis import RedisBroadcast
+from realtime.delivery.health import NodeState
+from realtime.delivery.subscriber import StreamRedisManager
+from realtime.metrics import Metrics
+from realtime.store.stream import Stored
+from tests.support import until
+
+
+class Recorder:
+    """Stands in for Fanout: what the subscriber hands on."""
+
+    def __init__(self) -> None:
+        self.hints: list[tuple[str, int]] = []
+
+    async def deliver(self, user_id: str, payload: dict[str, Any]) -> None:
+        self.hints.append((user_id, payload["seq"]))
+
+    async def deliver_from_store(self, user_id: str, seq: int) -> None:
+        self.hints.append((user_id, seq))
+
+
+async def subscribe_calls(r: aioredis.Redis) -> int:
+    stats = await r.info("commandstats")
+    return int(stats.get("cmdstat_subscribe", {}).get("calls", 0))
+
+
+async def test_five_thousand_users_arriving_at_once_are_a_few_subscribe_commands(
+    redis_server: Any,
+) -> None:
+    manager = StreamRedisManager(redis_server.url, state=NodeState(), metrics=Metrics())
+    caught_up: list[str] = []
+
+    async def catch_up(users: list[str]) -> None:
+        caught_up.extend(users)
+
+    manager.catch_up_users = catch_up
+    manager.fanout = Recorder()  # type: ignore[assignment]
+    r = aioredis.Redis.from_url(redis_server.url)
+    listener = asyncio.create_task(manager._thread())
+    try:
+        await until(lambda: asyncio.sleep(0, manager.listening()), 5, "subscribed")
+        before = await subscribe_calls(r)
+        users = [f"storm{i}" for i in range(5000)]
+        for u in users:  # a reconnect storm: every first connection of a user at once
+            manager.want(u)
+
+        async def all_caught_up() -> bool:
+            return len(caught_up) == len(users)
+
+        await until(all_caught_up, 10, "every user caught up after its subscription")
+        assert sorted(caught_up) == sorted(users)
+        assert await subscribe_calls(r) - before <= 6  # 1,000 channels a command
+        counts = await r.pubsub_numsub(user_channel("storm0"), user_channel("storm4999"))
+        assert [n for _, n in counts] == [1, 1]
+        for u in users[:4000]:
+            manager.unwant(u)
+
+        async def unsubscribed() -> bool:
+            [(_, n)] = await r.pubsub_numsub(user_channel("storm0"))
+            return int(n) == 0
+
+        await until(unsubscribed, 5, "the channels of users who left are unsubscribed")
+    finally:
+        listener.cancel()
+        with contextlib.suppress(BaseException):
+            await listener
+        await r.aclose()
+
+
+async def test_a_node_hears_the_users_it_holds_and_nothing_of_the_others(
+    redis_server: Any,
+) -> None:
+    manager = StreamRedisManager(redis_server.url, state=NodeState(), metrics=Metrics())
+    recorder = Recorder()
+    manager.fanout = recorder  # type: ignore[assignment]
+    manager.want("held")
+    listener = asyncio.create_task(manager._thread())
+    publisher = RedisBroadcast(redis_server.url)
+    try:
+        await until(lambda: asyncio.sleep(0, manager.listening()), 5, "subscribed")
+        payload = {"type": "progress_update", "jobId": "j", "seq": 1}
+        await publisher.send(
+            [Stored("other", 1, payload), Stored("held", 1, payload), Stored("x", 1, payload)]
+        )
+
+        async def heard() -> bool:
+            return bool(recorder.hints)
+
+        await until(heard, 5, "the held user's message")
+        await asyncio.sleep(0.2)
+        assert recorder.hints == [("held", 1)]  # unsigned here: a hint to read the store
+    finally:
+        listener.cancel()
+        with contextlib.suppress(BaseException):
+            await listener
+        await publisher.close()
