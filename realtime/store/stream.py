@@ -20,7 +20,7 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 
 from .. import codec
 from ..domain.times import iso
-from .engine import in_list, insert_ignore
+from .engine import executemany, in_list, insert_ignore
 from .tables import messages, streams
 
 # Size-based trimming runs on every TRIM_EVERY-th append of a user, so a stream holds at most
@@ -65,7 +65,7 @@ def ensure(conn: Connection, user_ids: Sequence[str], now: float) -> None:
         for u in user_ids
     ]
     # executemany of one cached statement, not a multi-VALUES statement compiled per size.
-    conn.execute(insert_ignore(conn.dialect.name, streams), rows)
+    executemany(conn, insert_ignore(conn.dialect.name, streams), rows)
 
 
 # Built once: constructing a statement costs more than running it on the connect path.
@@ -156,8 +156,8 @@ def append(
             )
         if last // TRIM_EVERY != (first - 1) // TRIM_EVERY and last > history_size:
             trims.append((user_id, int(last) - history_size))
-    conn.execute(_BUMP, bumps)
-    conn.execute(_INSERT_MESSAGES, rows)
+    executemany(conn, _BUMP, bumps)
+    executemany(conn, _INSERT_MESSAGES, rows)
     for user_id, upto in trims:
         conn.execute(delete(messages).where(messages.c.user_id == user_id, messages.c.seq <= upto))
     return out

@@ -30,7 +30,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from ..domain.errors import Conflict, DomainError, NotFound
 from ..domain.job import Job, apply, stage_sample
 from . import stream
-from .engine import in_list, plan_per_execution
+from .engine import executemany, in_list, plan_per_execution
 from .estimates import Estimates
 from .rows import job_from_row, job_values
 from .stream import Stored
@@ -155,7 +155,7 @@ def commit(
         outcomes[i] = s
     new_rows = [job_values(j) for j in changed.values() if j.job_id not in existed]
     if new_rows:
-        conn.execute(_INSERT_JOBS, new_rows)
+        executemany(conn, _INSERT_JOBS, new_rows)
     updates = []
     for j in changed.values():
         if j.job_id in existed:
@@ -163,9 +163,9 @@ def commit(
             row["b_job_id"] = row.pop("job_id")
             updates.append(row)
     if updates:
-        conn.execute(_UPDATE_JOBS, updates)
+        executemany(conn, _UPDATE_JOBS, updates)
     if samples:
-        conn.execute(_INSERT_SAMPLES, samples)
+        executemany(conn, _INSERT_SAMPLES, samples)
         assert estimates is not None
         estimates.stale()
     assert all(o is not None for o in outcomes)

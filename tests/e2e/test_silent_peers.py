@@ -94,7 +94,8 @@ asyncio.run(main())
 """
 
 # The real user, in a process of its own (so that the peers' load on this test process is not
-# what is measured): connects, publishes 100 messages 0.1 s apart over HTTP, prints latencies.
+# what is measured): connects, publishes 300 messages 0.05 s apart over HTTP (p99 is then the
+# third worst, not one unlucky sample), prints latencies.
 USER = """
 import asyncio, json, sys, time
 import aiohttp, socketio
@@ -107,19 +108,19 @@ async def main():
     @sio.on("progress_update")
     async def on(m):
         got.append(time.time() - parse_iso(m["ts"]))
-        if len(got) == 100:
+        if len(got) == 300:
             done.set()
     await sio.connect(url, auth={"token": token}, wait_timeout=10)
     print("ready", flush=True)
     await asyncio.sleep(float(sys.argv[4]))
     async with aiohttp.ClientSession() as http:
-        for i in range(100):
+        for i in range(300):
             message = {"type": "progress_update", "jobId": f"j{i}", "stage": "indexing",
                        "progress": 50}
             async with http.post(f"{url}/api/publish", json={"userId": "real", "message": message},
                                  headers={"X-API-Key": key}) as r:
                 assert r.status == 202
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.05)
     await asyncio.wait_for(done.wait(), 10)
     await sio.disconnect()
     print(json.dumps(got), flush=True)
@@ -191,7 +192,7 @@ async def test_silent_peers_are_gone_within_15_s_and_users_do_not_notice(tmp_pat
         assert left["slow"] == 0, f"{left['slow']} slowloris still open"
         assert left["ws"] == 0, f"{left['ws']} CONNECT-less sessions still open"
         assert left["took"] < 15
-        assert len(latencies) == 100
+        assert len(latencies) == 300
         p99 = statistics.quantiles(latencies, n=100)[98]
         assert p99 < 0.05, f"p99 {p99 * 1000:.1f} ms"
         assert statistics.median(latencies) < 0.02

@@ -1,5 +1,7 @@
 """Wire schemas: YouTube URLs, publishable messages, client events."""
 
+from typing import Any
+
 import pytest
 from marshmallow import ValidationError
 
@@ -53,3 +55,54 @@ def test_connect_auth_ignores_extra_keys_and_acks_need_integers() -> None:
     assert ConnectAuth().load({"token": "t", "lastSeq": 3, "epoch": "e", "x": 1})["lastSeq"] == 3
     with pytest.raises(ValidationError):
         AckBody().load({"seq": "3"})
+
+
+def test_the_fast_progress_path_agrees_with_marshmallow_on_every_input() -> None:
+    """Publishes take a hand-written path for plain progress updates; whatever it accepts
+    must load exactly as the schema loads it, and nothing the schema refuses may pass."""
+    import random
+
+    from marshmallow import ValidationError
+
+    from realtime.domain.schemas import ProgressUpdateIn, _fast_progress
+
+    rng = random.Random(7)
+    values: dict[str, list[Any]] = {
+        "jobId": ["j1", "a" * 64, "a" * 65, "bad id", "j\n", "", 5, None],
+        "stage": ["indexing", "transcript_generation", "nope", 3, None],
+        "progress": [0, 50, 100, -1, 101, 5.0, True, "5", None],
+        "message": ["hi", "x" * 500, "x" * 501, None, 7],
+        "estimatedCompletion": ["2026-12-02T06:00:00Z", "soon", None, 1],
+        "videoTitle": ["t", "x" * 501, None, b"t"],
+        "videoDurationSeconds": [
+            1,
+            0.5,
+            0,
+            -1,
+            10**6,
+            10**6 + 1,
+            float("nan"),
+            float("inf"),
+            True,
+            "9",
+            None,
+        ],
+        "extra": ["x"],
+    }
+    schema = ProgressUpdateIn()
+    accepted = 0
+    for _ in range(8000):
+        raw: dict[str, Any] = {"type": "progress_update"}
+        for key, options in values.items():
+            if (key in ("jobId", "stage", "progress") and rng.random() < 0.9) or rng.random() < 0.3:
+                raw[key] = rng.choice(options)
+        fast = _fast_progress(raw)
+        try:
+            slow = schema.load(raw)
+        except ValidationError:
+            assert fast is None, raw
+            continue
+        if fast is not None:
+            accepted += 1
+            assert fast == slow and all(type(fast[k]) is type(slow[k]) for k in slow), raw
+    assert accepted > 50  # the fast path does take the plain cases
