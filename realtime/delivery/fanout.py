@@ -207,10 +207,12 @@ class Fanout:
     async def catch_up(self, user_id: str, last_seq: int) -> None:
         """Send whatever this node has not delivered up to `last_seq`, from the store."""
         ch = self.channels.get(user_id)
-        if ch is None or ch.cursor >= last_seq or not ch.sids:
+        # A connection attaching (the lock held, no live sid yet) may have read its replay
+        # before `last_seq` was stored: wait for it, then fill what it missed.
+        if ch is None or ch.cursor >= last_seq or not (ch.sids or ch.lock.locked()):
             return
         async with ch.lock:
-            if ch.cursor >= last_seq:
+            if ch.cursor >= last_seq or not ch.sids:
                 return
             read = await self.ledger.read_after(user_id, ch.cursor, last_seq)
             for m in read.messages:

@@ -109,6 +109,8 @@ class Link:
         )
         self.wanted: set[str] = set()
         self.confirmed: set[str] = set()
+        # UNSUBSCRIBEs sent and not answered yet: their replies are ours, not the cluster's.
+        self._leaving: dict[str, int] = {}
         self._adds: set[str] = set()
         self._removes: set[str] = set()
         self.flush = asyncio.Event()
@@ -180,6 +182,7 @@ class Link:
         await conn.open()
         self._adds.clear()
         self._removes.clear()
+        self._leaving.clear()
         for command, channels in self.fixed:
             self._send_chunks(command, channels)
         self._send_chunks(self.sub, [self.ping_channel, *self.wanted])
@@ -219,6 +222,8 @@ class Link:
             if self._removes:
                 self._send_chunks(self.unsub, self._removes)
                 self.confirmed.difference_update(self._removes)
+                for ch in self._removes:
+                    self._leaving[ch] = self._leaving.get(ch, 0) + 1
                 self._removes.clear()
             if self._adds:
                 self._send_chunks(self.sub, self._adds)
@@ -261,7 +266,12 @@ class Link:
                     confirmed.append(user)
             elif kind == b"sunsubscribe" or kind == b"unsubscribe":
                 name = reply[1].decode()
-                if name in self.wanted:
+                asked = self._leaving.get(name, 0)
+                if asked > 1:
+                    self._leaving[name] = asked - 1
+                elif asked == 1:
+                    del self._leaving[name]
+                elif self.sharded and (name in self.wanted or name == self.ping_channel):
                     # Not asked for: the cluster moved this slot elsewhere.
                     raise ConnectionError(f"redis unsubscribed us from {name}")
         if confirmed:
@@ -351,6 +361,7 @@ class StreamRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     async def _thread(self) -> None:
         """Started by python-socketio (manager.initialize): discovers the topology, then runs
         a link per connection until cancelled."""
+        attempts = 0
         while True:
             try:
                 self.topology = await discover(self.address)
@@ -358,7 +369,9 @@ class StreamRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("redis unavailable, retrying: %s", exc)
+                if attempts % 60 == 0:  # once a minute, not once a try
+                    log.warning("redis unavailable, retrying every second: %s", exc)
+                attempts += 1
                 await asyncio.sleep(1.0)
         self._build_links()
         if self.ingest is not None:

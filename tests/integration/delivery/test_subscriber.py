@@ -106,3 +106,37 @@ async def test_a_node_hears_the_users_it_holds_and_nothing_of_the_others(
         with contextlib.suppress(BaseException):
             await listener
         await publisher.close()
+
+
+async def test_a_user_leaving_and_coming_back_at_once_keeps_its_subscription(
+    redis_server: Any,
+) -> None:
+    """A page reload: the last connection goes, a new one comes, often before Redis has
+    answered the UNSUBSCRIBE. That answer is ours, not a reason to re-subscribe everything."""
+    manager = StreamRedisManager(redis_server.url, state=NodeState(), metrics=Metrics())
+    manager.fanout = Recorder()  # type: ignore[assignment]
+    r = aioredis.Redis.from_url(redis_server.url)
+    listener = asyncio.create_task(manager._thread())
+    try:
+        await until(lambda: asyncio.sleep(0, manager.listening()), 5, "subscribed")
+        manager.want("reloader")
+        for i in range(30):
+            await asyncio.sleep(0.01)
+            manager.unwant("reloader")
+            for _ in range(i % 3 + 1):  # the UNSUBSCRIBE goes out, its answer not yet read
+                await asyncio.sleep(0)
+            manager.want("reloader")
+
+        async def subscribed() -> bool:
+            [(_, n)] = await r.pubsub_numsub(user_channel("reloader"))
+            return int(n) == 1
+
+        await until(subscribed, 5, "the user's channel subscribed")
+        await asyncio.sleep(0.3)
+        assert [link.reconnects for link in manager.links] == [0]
+        assert manager.listening()
+    finally:
+        listener.cancel()
+        with contextlib.suppress(BaseException):
+            await listener
+        await r.aclose()
