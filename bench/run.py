@@ -921,6 +921,25 @@ class Bench:
         profile: dict[str, Any] = json.loads(out.read_text())
         return profile
 
+    # -- ours' receive path alone (bench/receive.py, its own process) --
+    def run_receive(self, messages: int) -> dict[str, Any]:
+        assert self.redis is not None
+        out = self.tmp / "receive.json"
+        argv = [PY, "-m", "bench.receive", "--redis", self.redis.url]
+        argv += ["--messages", str(messages), "--json", str(out)]
+        try:
+            done = subprocess.run(
+                argv, cwd=str(ROOT), capture_output=True, text=True, timeout=180, check=False
+            )
+        except subprocess.TimeoutExpired:
+            raise BenchError("receive path: no result within 180 s") from None
+        if done.returncode != 0 or not out.exists():
+            last = (done.stderr.strip().splitlines() or done.stdout.splitlines() or ["?"])[-1]
+            raise BenchError(f"receive path: exit {done.returncode}: {last}")
+        log(done.stdout.strip())
+        result: dict[str, Any] = json.loads(out.read_text())
+        return result
+
     # -- the store scenario (ours only, no server) --
     def run_store(self, cfg: StoreConfig, databases: list[str]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -1307,6 +1326,13 @@ def main(argv: list[str] | None = None) -> int:
                     log(f"FAILED store: {exc}")
                     results["failures"].append(f"store: {exc}")
                     rc = 1
+        if "foreign" in args.scenario_names and "ours" in args.servers:
+            try:
+                results["receive"] = bench.run_receive(20_000 if args.quick else 100_000)
+            except BenchError as exc:
+                log(f"FAILED {exc}")
+                results["failures"].append(str(exc))
+                rc = 1
         if "memory" in args.scenario_names and "ours" in args.servers:
             if time.monotonic() > bench.deadline:
                 results["failures"].append("memory profile: skipped, --max-minutes reached")

@@ -18,8 +18,8 @@ from .. import codec
 from ..domain.messages import room_of
 from ..store.stream import Stored
 from .channels import user_channel
-from .resp import Address, RespConnection
-from .signing import signature
+from .resp import Address, RespConnection, publish_command
+from .signing import Sealer, sealer
 from .topology import Topology, discover
 
 log = logging.getLogger(__name__)
@@ -42,24 +42,25 @@ return 0
 """
 
 
-def emit_message(stored: Stored, host_id: str, key: bytes | None = None) -> dict[str, Any]:
-    """The message python-socketio's AsyncPubSubManager exchanges for an `emit`, signed with
-    `key` (signing.py) so the nodes can trust its payload."""
-    room = room_of(stored.user_id)
-    message = {
+def emit_message(stored: Stored, host_id: str) -> dict[str, Any]:
+    """The message python-socketio's AsyncPubSubManager exchanges for an `emit`."""
+    return {
         "method": "emit",
         "event": stored.payload["type"],
         "data": [stored.payload],
         "binary": False,
         "namespace": "/",
-        "room": room,
+        "room": room_of(stored.user_id),
         "skip_sid": None,
         "callback": None,
         "host_id": host_id,
     }
-    if key is not None:
-        message["rt_sig"] = signature(key, room, codec.dumps_bytes(stored.payload))
-    return message
+
+
+def sealed_emit(stored: Stored, host_id: str, seal: Sealer | None) -> bytes:
+    """What goes on the user's channel: the emit, sealed (signing.py) so nodes can trust it."""
+    body = codec.dumps_bytes(emit_message(stored, host_id))
+    return body if seal is None else seal.seal(body)
 
 
 _TIMEOUTS: dict[str, Any] = {
@@ -83,6 +84,7 @@ class RedisBroadcast:
     def __init__(self, url: str, *, host_id: str | None = None, key: bytes | None = None) -> None:
         self.url = url
         self.key = key
+        self.sealer = sealer(key)
         self.host_id = host_id or uuid.uuid4().hex
         self.failures = 0
         self.topology: Topology | None = None
@@ -135,11 +137,8 @@ class RedisBroadcast:
         try:
             async with asyncio.timeout(PIPELINE_TIMEOUT):
                 client = await self.client()
-                host, key = self.host_id, self.key
-                frames = [
-                    (user_channel(s.user_id), codec.dumps_bytes(emit_message(s, host, key)))
-                    for s in stored
-                ]
+                host, seal = self.host_id, self.sealer
+                frames = [(user_channel(s.user_id), sealed_emit(s, host, seal)) for s in stored]
                 if self.sharded:
                     pipe = client.pipeline(transaction=False)
                     for channel, message in frames:
@@ -167,7 +166,7 @@ class RedisBroadcast:
             await conn.open(PIPELINE_TIMEOUT)
             self._fast = conn
         conn = self._fast
-        conn.send_many([("PUBLISH", channel, message) for channel, message in frames])
+        conn.write(b"".join(publish_command(channel, message) for channel, message in frames))
         got = 0
         while got < len(frames):
             for reply in await conn.replies():

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -53,6 +52,18 @@ def encode(*args: str | bytes | int) -> bytes:
     return b"".join(out)
 
 
+def publish_command(channel: str, message: bytes) -> bytes:
+    """`encode("PUBLISH", channel, message)` in one formatting step (once per published
+    message)."""
+    ch = channel.encode()
+    return b"*3\r\n$7\r\nPUBLISH\r\n$%d\r\n%b\r\n$%d\r\n%b\r\n" % (
+        len(ch),
+        ch,
+        len(message),
+        message,
+    )
+
+
 class RespConnection:
     def __init__(self, address: Address) -> None:
         self.address = address
@@ -77,9 +88,10 @@ class RespConnection:
         assert self.writer is not None
         self.writer.write(encode(*args))
 
-    def send_many(self, commands: Sequence[Sequence[str | bytes | int]]) -> None:
+    def write(self, data: bytes) -> None:
+        """Commands already encoded (publish_command)."""
         assert self.writer is not None
-        self.writer.write(b"".join(encode(*c) for c in commands))
+        self.writer.write(data)
 
     async def request(self, *args: str | bytes | int) -> Any:
         """One command and its reply: only before the connection subscribes."""

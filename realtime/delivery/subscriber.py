@@ -43,7 +43,7 @@ from ..broadcast.channels import (
 )
 from ..broadcast.redis import REFRESH, RedisBroadcast
 from ..broadcast.resp import Address, RespConnection
-from ..broadcast.signing import verified
+from ..broadcast.signing import MAGIC, sealer, unseal
 from ..broadcast.topology import Topology, discover
 from ..codec import SocketIOJson
 from ..domain.job import MESSAGE_TYPES
@@ -301,6 +301,7 @@ class StreamRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         self._pinger: RedisBroadcast | None = None
         self.metrics = metrics
         self.key = key
+        self.sealer = sealer(key)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._link_tasks: dict[Link, asyncio.Task[None]] = {}
         self.foreign = RateLimitedLog(
@@ -449,8 +450,9 @@ class StreamRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
 
     async def handle_stream(self, raw: bytes) -> None:
         """A message on a user channel: one of ours (stream message or refresh)."""
+        body, sealed = unseal(self.sealer, raw)
         try:
-            data = codec.loads(raw)
+            data = codec.loads(body)
             method = data["method"] if isinstance(data, dict) else None
         except (ValueError, KeyError):
             self.drop("not json", raw)
@@ -458,7 +460,12 @@ class StreamRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         try:
             if data.get("host_id") == self.host_id:
                 return  # our own publish: delivered here already
-            if method == "emit":
+            if sealed and method == "emit":
+                # Sealed by a publisher of this deployment, byte for byte as it was built
+                # (broadcast.redis.emit_message): the hot path, no further checks.
+                if self.fanout is not None:
+                    await self.fanout.deliver(data["room"][5:], data["data"][0])
+            elif method == "emit":
                 await self._handle_emit(data)
             elif method == REFRESH:
                 if self.fanout is not None and isinstance(data.get("user"), str):
@@ -473,6 +480,9 @@ class StreamRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     async def handle_py_channel(self, raw: bytes) -> None:
         """The shared channel: python-socketio's stock emitter (no seq: ingested), or a
         sequenced message of ours from a publisher of before per-user channels."""
+        if raw[:4] == MAGIC:
+            await self.handle_stream(raw)
+            return
         try:
             data = codec.loads(raw)
         except ValueError:
@@ -491,8 +501,8 @@ class StreamRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
             self.ingest.put(channel, raw, lambda: from_node(raw))
 
     async def _handle_emit(self, message: dict[str, Any]) -> None:
-        """A stream message for one user's room, or nothing: a foreign event, a room-less or
-        non-object payload is dropped, never relayed to anyone's connections."""
+        """An unsealed stream message for one user's room (a hint), or nothing: a foreign
+        event, a room-less or non-object payload is dropped, never relayed to anyone."""
         room = message.get("room")
         data = message.get("data")
         event = message.get("event")
@@ -512,12 +522,9 @@ class StreamRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
             return
         if self.fanout is None:
             return
-        if verified(self.key, room, codec.dumps_bytes(payload), message.get("rt_sig")):
-            await self.fanout.deliver(room[5:], payload)
-        else:
-            # Only a hint: what gets sent is what the store holds up to that seq.
-            self.metrics.channel_unsigned.inc()
-            await self.fanout.deliver_from_store(room[5:], seq)
+        # Not sealed: only a hint. What gets sent is what the store holds up to that seq.
+        self.metrics.channel_unsigned.inc()
+        await self.fanout.deliver_from_store(room[5:], seq)
 
     async def _publish(self, data: Any) -> Any:
         """python-socketio's own pub/sub traffic (never sent by the service's code paths)."""

@@ -14,6 +14,7 @@ from typing import Any
 
 from aiohttp import ClientSession
 
+from realtime.broadcast.channels import user_channel
 from realtime.broadcast.redis import RedisBroadcast, emit_message
 from realtime.broadcast.signing import channel_key
 from realtime.store.engine import create_engine
@@ -176,15 +177,17 @@ async def test_the_channel_is_checked_against_the_store(
             for i in range(5):
                 await signed.update_progress(f"s{i}", "indexing", 10, user_id="victim")
             await tab.wait_for(lambda: tab.seqs() == [1, 2, 3, 4, 5])
-            # Forged: a seq far ahead, a wrong signature, no room, a foreign event.
-            fake = emit_message(Stored("victim", 30, forged), "intruder", None)
-            await raw.publish("realtime", codec_dumps(fake))
-            await raw.publish("realtime", codec_dumps({**fake, "rt_sig": "0" * 32}))
-            await raw.publish("realtime", codec_dumps({**fake, "room": None}))
-            await raw.publish("realtime", codec_dumps({**fake, "event": "evil", "room": None}))
-            await raw.publish(
-                "realtime", codec_dumps({"method": "disconnect", "sid": "x", "host_id": "i"})
-            )
+            # Forged: a seq far ahead, a wrong seal, no room, a foreign event; on the
+            # victim's own channel and on the shared one.
+            fake = emit_message(Stored("victim", 30, forged), "intruder")
+            for channel in (user_channel("victim"), "realtime"):
+                await raw.publish(channel, codec_dumps(fake))
+                await raw.publish(channel, b"rt1 " + b"0" * 16 + codec_dumps(fake))
+                await raw.publish(channel, codec_dumps({**fake, "room": None}))
+                await raw.publish(channel, codec_dumps({**fake, "event": "evil", "room": None}))
+                await raw.publish(
+                    channel, codec_dumps({"method": "disconnect", "sid": "x", "host_id": "i"})
+                )
             await asyncio.sleep(0.5)
             for i in range(5, 8):  # the real seqs 6-8 still arrive
                 await signed.update_progress(f"s{i}", "indexing", 10, user_id="victim")
