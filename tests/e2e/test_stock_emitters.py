@@ -359,3 +359,38 @@ async def test_byte_identical_emits_within_30_seconds_are_one_message(
     assert [r["seq"] for r in rows] == [1, 2, 3, 4]
     for job in ("dave-py", "dave-js"):
         assert [r["progress"] for r in rows if r["jobId"] == job] == [3, 8]
+
+
+@pytest.mark.timeout(90)
+async def test_when_the_storing_node_dies_the_other_stores_what_was_emitted_meanwhile(
+    nodes: Any, redis_server: Any, pg_url: str, open_tab: TabFactory, tmp_path: Path
+) -> None:
+    """One node holds the ingester lease; kill -9 it and emit at once, before its lease runs
+    out: the survivor kept what it heard, takes the lease over and stores it, in order, once."""
+    logs = [tmp_path / "node-a.log", tmp_path / "node-b.log"]
+    pair = [await nodes(logs[0]), await nodes(logs[1])]
+
+    def holder() -> int | None:
+        for i, log in enumerate(logs):
+            if "now stores what stock emitters send" in log.read_text():
+                return i
+        return None
+
+    async def held() -> bool:
+        return holder() is not None
+
+    await eventually(held, 10, "a node to take the ingester lease")
+    dead = holder()
+    assert dead is not None
+    survivor = pair[1 - dead]
+    tab = await open_tab(survivor, "dora")
+    await pair[dead].stop()  # kill -9: its lease stays in Redis until it expires
+    during = [progress("dora-1", "url_validation", 5 + i) for i in range(5)]
+    await run_emitter("python", redis_server.url, [emit(d, "user:dora") for d in during])
+    await until_seqs(tab, 5, 15, "the messages emitted while the lease changed hands", {})
+    after = [progress("dora-1", "indexing", 90)]
+    await run_emitter("node", redis_server.url, [emit(d, "user:dora") for d in after])
+    await until_seqs(tab, 6, 10, "a message emitted after the takeover", {})
+    rows = await stored(pg_url, "dora")
+    assert [r["progress"] for r in rows] == [5, 6, 7, 8, 9, 90], "in order, each once"
+    assert "now stores what stock emitters send" in logs[1 - dead].read_text()
