@@ -196,19 +196,28 @@ class Link:
             log.warning("redis subscription restored (%s)", self.address.port)
         # Anything published while we were not subscribed is in the store: catch up.
         self.owner.caught_up_all()
-        writer = asyncio.create_task(self._writer())
+        # Either ends the session: the writer when the connection went silent or deaf (a
+        # half-open socket never errors, so the reader alone would wait forever).
+        tasks = [asyncio.create_task(self._reader()), asyncio.create_task(self._writer())]
         try:
-            while True:
-                batch = await conn.replies()
-                self.last_seen = time.monotonic()
-                await self._handle(batch)
-                if writer.done():
-                    writer.result()
-                    raise ConnectionError("writer stopped")
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()
+            raise ConnectionError("subscriber stopped")
         finally:
-            writer.cancel()
-            with contextlib.suppress(BaseException):
-                await writer
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(BaseException):
+                    await task
+
+    async def _reader(self) -> None:
+        conn = self.conn
+        assert conn is not None
+        while True:
+            batch = await conn.replies()
+            self.last_seen = time.monotonic()
+            await self._handle(batch)
 
     async def _writer(self) -> None:
         conn = self.conn

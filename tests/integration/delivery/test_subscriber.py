@@ -140,3 +140,32 @@ async def test_a_user_leaving_and_coming_back_at_once_keeps_its_subscription(
         with contextlib.suppress(BaseException):
             await listener
         await r.aclose()
+
+
+async def test_a_half_open_link_is_given_up_while_it_stays_silent(redis_server: Any) -> None:
+    """The network path dies without a FIN or RST: the subscription must be abandoned (and
+    retried) while it is still silent, not only once bytes flow again."""
+    from tests.services import StallingProxy
+
+    proxy = StallingProxy(redis_server.port)
+    await proxy.start()
+    manager = StreamRedisManager(
+        f"redis://127.0.0.1:{proxy.port}/0", state=NodeState(), metrics=Metrics()
+    )
+    manager.fanout = Recorder()  # type: ignore[assignment]
+    listener = asyncio.create_task(manager._thread())
+    try:
+        await until(lambda: asyncio.sleep(0, manager.listening()), 5, "subscribed")
+        proxy.stall()
+
+        async def given_up() -> bool:
+            return manager.links[0].reconnects >= 1 and not manager.links[0].alive
+
+        await until(given_up, 10, "the silent link abandoned")
+        proxy.resume()
+        await until(lambda: asyncio.sleep(0, manager.listening()), 10, "subscribed again")
+    finally:
+        listener.cancel()
+        with contextlib.suppress(BaseException):
+            await listener
+        proxy.resume()
