@@ -66,7 +66,7 @@ test-client: install client chromium ## the client's type check, unit tests and 
 
 test: lint test-py test-client ## everything CI runs
 
-bench: install redis-server ## ours vs bare python-socketio vs Node socket.io, then ours on a Redis Cluster and bench.memory (~9 min; BENCH_ARGS=--quick ~3 min, BENCH_ARGS=--pin pins the server to CPU 0)
+bench: install redis-server ## ours vs bare python-socketio vs Node socket.io, then ours on a Redis Cluster, bench.receive and bench.memory (~15 min; BENCH_ARGS=--quick ~3 min, BENCH_ARGS=--pin pins the server to CPU 0)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean: ## remove build products (keeps .venv)

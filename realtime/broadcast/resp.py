@@ -27,6 +27,8 @@ class Address:
     username: str | None = None
     password: str | None = None
     tls: bool = False
+    # unix:///path/to/redis.sock
+    path: str | None = None
 
     @classmethod
     def from_url(cls, url: str) -> Address:
@@ -37,6 +39,7 @@ class Address:
             unquote(u.username) if u.username else None,
             unquote(u.password) if u.password else None,
             u.scheme == "rediss",
+            u.path if u.scheme == "unix" else None,
         )
 
     def at(self, host: str, port: int) -> Address:
@@ -75,9 +78,14 @@ class RespConnection:
         a = self.address
         context = ssl.create_default_context() if a.tls else None
         async with asyncio.timeout(timeout):
-            self.reader, self.writer = await asyncio.open_connection(
-                a.host, a.port, ssl=context, limit=READ_SIZE
-            )
+            if a.path is not None:
+                self.reader, self.writer = await asyncio.open_unix_connection(
+                    a.path, limit=READ_SIZE
+                )
+            else:
+                self.reader, self.writer = await asyncio.open_connection(
+                    a.host, a.port, ssl=context, limit=READ_SIZE
+                )
             if a.password is not None:
                 auth = ("AUTH", a.username, a.password) if a.username else ("AUTH", a.password)
                 reply = await self.request(*auth)

@@ -169,3 +169,40 @@ async def test_a_half_open_link_is_given_up_while_it_stays_silent(redis_server: 
         with contextlib.suppress(BaseException):
             await listener
         proxy.resume()
+
+
+async def test_a_redis_on_a_unix_socket_works_for_listener_and_publisher(tmp_path: Any) -> None:
+    import shutil
+    import subprocess
+
+    from tests.support import stop_process
+
+    server = shutil.which("redis-server")
+    assert server, "redis-server is not installed (make test installs it)"
+    sock = tmp_path / "redis.sock"
+    proc = subprocess.Popen(  # noqa: ASYNC220 - started once, before anything runs
+        [server, "--port", "0", "--unixsocket", str(sock), "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"unix://{sock}"
+    manager = StreamRedisManager(url, state=NodeState(), metrics=Metrics())
+    recorder = Recorder()
+    manager.fanout = recorder  # type: ignore[assignment]
+    manager.want("held")
+    listener = asyncio.create_task(manager._thread())
+    publisher = RedisBroadcast(url)
+    try:
+        await until(lambda: asyncio.sleep(0, manager.listening()), 10, "subscribed")
+        payload = {"type": "progress_update", "jobId": "j", "seq": 1}
+        await publisher.send([Stored("held", 1, payload)])
+
+        async def heard() -> bool:
+            return recorder.hints == [("held", 1)]
+
+        await until(heard, 5, "the message over the unix socket")
+    finally:
+        listener.cancel()
+        with contextlib.suppress(BaseException):
+            await listener
+        await publisher.close()
+        stop_process(proc)

@@ -45,3 +45,8 @@ def test_a_url_gives_host_port_and_credentials() -> None:
         "p@ss",
         True,
     )
+
+
+def test_a_unix_socket_url_names_its_path() -> None:
+    a = Address.from_url("unix://:secret@/run/redis/redis.sock")
+    assert (a.path, a.password) == ("/run/redis/redis.sock", "secret")
