@@ -75,6 +75,12 @@ def redis_client(url: str) -> aioredis.Redis:
     return aioredis.Redis.from_url(url, health_check_interval=5, **_TIMEOUTS)
 
 
+def _release(batch: Sequence[tuple[Sequence[Stored], asyncio.Future[None]]]) -> None:
+    for _, done in batch:
+        if not done.done():
+            done.set_result(None)
+
+
 class RedisBroadcast:
     """Concurrent sends share one pipelined round trip (in call order), the way concurrent
     publishes share one transaction: one PUBLISH round trip per message would cap a busy
@@ -121,17 +127,20 @@ class RedisBroadcast:
         await done
 
     async def _run(self) -> None:
-        # One turn of the loop first: the callers a commit batch just woke up each send
-        # right after this one, and they share the round trip instead of queueing behind it.
-        await asyncio.sleep(0)
-        while self._pending:
+        try:
+            # One turn of the loop first: the callers a commit batch just woke up each send
+            # right after this one, and they share the round trip instead of queueing.
+            await asyncio.sleep(0)
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    await self._publish([s for stored, _ in batch for s in stored])
+                finally:
+                    _release(batch)
+        finally:
+            # Cancelled (shutdown): what is still queued is stored, and its callers return.
             batch, self._pending = self._pending, []
-            try:
-                await self._publish([s for stored, _ in batch for s in stored])
-            finally:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
+            _release(batch)
 
     async def _publish(self, stored: Sequence[Stored]) -> None:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 from dataclasses import dataclass
 
@@ -44,13 +45,16 @@ class Topology:
 async def discover(address: Address, timeout: float = 1.0) -> Topology:
     conn = RespConnection(address)
     try:
-        await conn.open(timeout)
-        info = await conn.request("INFO", "cluster")
-        if isinstance(info, Exception) or b"cluster_enabled:1" not in bytes(info):
-            return Topology()
-        slots = await conn.request("CLUSTER", "SLOTS")
-        if isinstance(slots, Exception):
-            raise ConnectionError(f"CLUSTER SLOTS: {slots}")
+        # A Redis that accepts and then says nothing (loading, or a dead path) must not
+        # hang whoever asks: the whole exchange is bounded, not only the connect.
+        async with asyncio.timeout(timeout * 2):
+            await conn.open(timeout)
+            info = await conn.request("INFO", "cluster")
+            if isinstance(info, Exception) or b"cluster_enabled:1" not in bytes(info):
+                return Topology()
+            slots = await conn.request("CLUSTER", "SLOTS")
+            if isinstance(slots, Exception):
+                raise ConnectionError(f"CLUSTER SLOTS: {slots}")
     finally:
         await conn.close()
     masters: list[Address] = []

@@ -389,11 +389,14 @@ class StreamRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         try:
             await asyncio.Event().wait()  # until cancelled (the app's cleanup)
         finally:
-            for task in [*self._link_tasks.values(), *self._tasks]:
+            tasks = [*self._link_tasks.values(), *self._tasks]
+            for task in tasks:
                 task.cancel()
-            for task in [*self._link_tasks.values(), *self._tasks]:
-                with contextlib.suppress(BaseException):
-                    await task
+            if tasks:
+                await asyncio.wait(tasks, timeout=2.0)
+            for task in tasks:
+                if task.done() and not task.cancelled():
+                    task.exception()  # retrieved, so asyncio does not warn about it
 
     def _build_links(self) -> None:
         for task in self._link_tasks.values():

@@ -215,14 +215,17 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     for t in tasks:
         with contextlib.suppress(asyncio.CancelledError):
             await t
-    await app[BROADCAST].close()
+    # Each step bounded: a shutdown must end even when Redis or a peer stopped answering.
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(app[BROADCAST].close(), 3.0)
     thread = getattr(sio.manager, "thread", None)
     if isinstance(thread, asyncio.Task):
         thread.cancel()
-        with contextlib.suppress(BaseException):
-            await thread
+        await asyncio.wait({thread}, timeout=3.0)
+        if thread.done() and not thread.cancelled():
+            thread.exception()  # retrieved: a listener that failed is not worth a warning here
     with contextlib.suppress(Exception):
-        await sio.shutdown()
+        await asyncio.wait_for(sio.shutdown(), 3.0)
     await app[LEDGER].close()
 
 
