@@ -103,7 +103,12 @@ class GroupCommit:
                     if isinstance(exc, asyncio.CancelledError):
                         raise
                     break
-            if not self.pending and self._checkpointer is not None and self._thread is not None:
+            if (
+                not self.pending
+                and self._checkpointer is not None
+                and self._checkpointer.unfinished
+                and self._thread is not None
+            ):
                 # Idle: the moment to finish a WAL checkpoint (publishes arriving meanwhile
                 # wait for it, but none is already waiting).
                 await asyncio.get_running_loop().run_in_executor(
