@@ -89,7 +89,6 @@ class RedisBroadcast:
 
     def __init__(self, url: str, *, host_id: str | None = None, key: bytes | None = None) -> None:
         self.url = url
-        self.key = key
         self.sealer = sealer(key)
         self.host_id = host_id or uuid.uuid4().hex
         self.failures = 0

@@ -195,7 +195,7 @@ class Link:
         if self.reconnects:
             log.warning("redis subscription restored (%s)", self.address.port)
         # Anything published while we were not subscribed is in the store: catch up.
-        self.owner.caught_up_all()
+        self.owner.on_subscribed()
         # Either ends the session: the writer when the connection went silent or deaf (a
         # half-open socket never errors, so the reader alone would wait forever).
         tasks = [asyncio.create_task(self._reader()), asyncio.create_task(self._writer())]
@@ -450,9 +450,6 @@ class StreamRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     def catch_up(self, users: list[str]) -> None:
         if self.catch_up_users is not None:
             self._spawn(self.catch_up_users(users))
-
-    def caught_up_all(self) -> None:
-        self.on_subscribed()
 
     # ---- messages ------------------------------------------------------------------------------
 

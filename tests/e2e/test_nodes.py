@@ -50,14 +50,25 @@ async def follow_over(
     return seen, took
 
 
+async def kill(node: Node) -> float:
+    """kill -9 of a node (a `leave` for follow_over)."""
+    assert node.proc is not None
+    node.proc.send_signal(signal.SIGKILL)
+    await node.proc.wait()
+    return 0.0
+
+
+async def term(node: Node) -> float:
+    """SIGTERM of a node; how long its drain took (a `leave` for follow_over)."""
+    assert node.proc is not None
+    t0 = time.monotonic()
+    node.proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(node.proc.wait(), 10)
+    return time.monotonic() - t0
+
+
 async def test_kill_9_of_a_node_loses_nothing(nodes: Any, pg_url: str, redis_server: Any) -> None:
     a, b = await nodes(), await nodes()
-
-    async def kill(node: Node) -> float:
-        assert node.proc is not None
-        node.proc.send_signal(signal.SIGKILL)
-        await node.proc.wait()
-        return 0.0
 
     seen, _ = await follow_over(a, b, "k9", kill, 60, pg_url, redis_server.url)
     assert seen == list(range(1, 61))
@@ -67,13 +78,6 @@ async def test_sigterm_drains_clients_and_exits_in_time(
     nodes: Any, pg_url: str, redis_server: Any
 ) -> None:
     a, b = await nodes(), await nodes()
-
-    async def term(node: Node) -> float:
-        assert node.proc is not None
-        t0 = time.monotonic()
-        node.proc.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(node.proc.wait(), 10)
-        return time.monotonic() - t0
 
     seen, took = await follow_over(a, b, "drain", term, 60, pg_url, redis_server.url)
     assert seen == list(range(1, 61))

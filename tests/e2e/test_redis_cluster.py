@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import statistics
 import sys
 import time
@@ -366,15 +365,9 @@ async def test_master_restart_mid_stream_loses_nothing_and_catches_up_within_5_s
 async def test_kill_9_of_a_node_loses_nothing_on_a_cluster(
     cluster_nodes: tuple[Node, Node], pg_url: str, cluster: RedisCluster
 ) -> None:
-    from .test_nodes import follow_over
+    from .test_nodes import follow_over, kill
 
     a, b = cluster_nodes
-
-    async def kill(node: Node) -> float:
-        assert node.proc is not None
-        node.proc.send_signal(signal.SIGKILL)
-        await node.proc.wait()
-        return 0.0
 
     seen, _ = await follow_over(a, b, "k9", kill, 60, pg_url, cluster.url)
     assert seen == list(range(1, 61))
@@ -383,16 +376,9 @@ async def test_kill_9_of_a_node_loses_nothing_on_a_cluster(
 async def test_sigterm_drains_clients_and_exits_in_time_on_a_cluster(
     cluster_nodes: tuple[Node, Node], pg_url: str, cluster: RedisCluster
 ) -> None:
-    from .test_nodes import follow_over
+    from .test_nodes import follow_over, term
 
     a, b = cluster_nodes
-
-    async def term(node: Node) -> float:
-        assert node.proc is not None
-        t0 = time.monotonic()
-        node.proc.send_signal(signal.SIGTERM)
-        await asyncio.wait_for(node.proc.wait(), 10)
-        return time.monotonic() - t0
 
     seen, took = await follow_over(a, b, "drain", term, 60, pg_url, cluster.url)
     assert seen == list(range(1, 61))
